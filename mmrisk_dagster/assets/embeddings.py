@@ -1,0 +1,96 @@
+"""Modality embeddings: stateless per partition, each value for date t built from data <= t."""
+
+import dagster as dg
+import pandas as pd
+
+from mmrisk_dagster.ml.features import (
+    PRICE_WINDOW,
+    VOLUME_LOOKBACK,
+    aggregate_text,
+    chart_images,
+    fundamentals_asof,
+    price_windows,
+)
+from mmrisk_dagster.ml.text import encode_texts
+from mmrisk_dagster.partitions import daily_partitions, lookback, partition_dates, single_run
+from mmrisk_dagster.resources import ComputeResource
+from mmrisk_dagster.sources.cleaning import fundamental_feature_columns
+
+FUNDAMENTALS_MAX_AGE = 130  # business days: a filing older than two quarters counts as missing
+
+_common = dict(
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    group_name="embeddings",
+)
+
+
+@dg.asset(
+    ins={"fundamentals": dg.AssetIn(partition_mapping=lookback(FUNDAMENTALS_MAX_AGE))},
+    kinds={"pandas", "parquet"},
+    description="Latest filing usable at each date (as-of join on `available_at`), "
+    "cross-sectionally rank-normalized per date, with its age in business days.",
+    **_common,
+)
+def fundamentals_embedding(context: dg.AssetExecutionContext, fundamentals: pd.DataFrame) -> pd.DataFrame:
+    return fundamentals_asof(
+        fundamentals, partition_dates(context), fundamental_feature_columns(fundamentals), FUNDAMENTALS_MAX_AGE
+    )
+
+
+@dg.asset(
+    ins={"prices": dg.AssetIn(partition_mapping=lookback(PRICE_WINDOW + VOLUME_LOOKBACK))},
+    kinds={"pandas", "parquet"},
+    description=f"The last {PRICE_WINDOW} trading days of scaled returns, ranges, gaps and "
+    "volume z-scores per entity-date, for the sequence encoder.",
+    **_common,
+)
+def price_sequence_embedding(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.DataFrame:
+    return price_windows(prices, partition_dates(context))
+
+
+@dg.asset(
+    ins={"prices": dg.AssetIn(partition_mapping=lookback(2 * PRICE_WINDOW))},
+    kinds={"numpy", "parquet"},
+    description=f"{PRICE_WINDOW}-day OHLC bar charts with moving average and volume pane "
+    "(Jiang, Kelly & Xiu 2023 style), 64x60 black-and-white, bit-packed.",
+    **_common,
+)
+def chart_image_embedding(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.DataFrame:
+    return chart_images(prices, partition_dates(context))
+
+
+def _text_embedding(name: str, table: str, text_of, author_column: str | None, description: str):
+    @dg.asset(name=name, ins={table: dg.AssetIn()}, kinds={"pytorch", "parquet"}, description=description, **_common)
+    def _embed(context: dg.AssetExecutionContext, compute: ComputeResource, **tables: pd.DataFrame) -> pd.DataFrame:
+        docs = tables[table]
+        encoder = compute.encoder()
+        vectors, encoded = encode_texts(text_of(docs), encoder, compute.text_cache())
+        context.add_output_metadata({"documents": len(docs), "newly_encoded": encoded, "encoder": encoder.name})
+        return aggregate_text(docs, vectors, author_column)
+
+    return _embed
+
+
+news_embedding = _text_embedding(
+    "news_embedding",
+    "news",
+    lambda docs: (docs["headline"] + ". " + docs["body"].fillna("")).str.strip(" .").tolist(),
+    None,
+    "Mean all-MiniLM-L6-v2 vector of each entity-date's news (cached by text hash), plus log count.",
+)
+social_embedding = _text_embedding(
+    "social_embedding",
+    "social",
+    lambda docs: docs["text"].tolist(),
+    "author_id",
+    "Mean all-MiniLM-L6-v2 vector of each entity-date's posts (cached by text hash), plus log count.",
+)
+
+embedding_assets = [
+    fundamentals_embedding,
+    price_sequence_embedding,
+    chart_image_embedding,
+    news_embedding,
+    social_embedding,
+]

@@ -1,0 +1,54 @@
+"""Daily risk scores with per-modality attention as the explanation, and the alerts they raise."""
+
+import dagster as dg
+import pandas as pd
+
+from mmrisk_dagster.ml.artifacts import load_multitask
+from mmrisk_dagster.ml.inputs import panel_arrays
+from mmrisk_dagster.ml.scoring import alerts, score
+from mmrisk_dagster.partitions import daily_partitions, single_run
+
+
+class ModelGateError(RuntimeError):
+    """Raised when scoring is asked to use a model that failed its gate."""
+
+
+@dg.asset(
+    ins={"modality_panel": dg.AssetIn(), "multitask_model": dg.AssetIn(), "model_evaluation": dg.AssetIn()},
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    group_name="scoring",
+    kinds={"pytorch", "parquet"},
+    description="Per entity-date: calibrated default probability, predicted volatility, movement "
+    "probability, expected news tone, attention weight per modality (the explanation) and model version.",
+)
+def risk_scores(modality_panel: pd.DataFrame, multitask_model: dict, model_evaluation: dict) -> pd.DataFrame:
+    if model_evaluation["model_version"] != multitask_model["version"]:
+        raise ModelGateError(
+            f"model_evaluation describes model {model_evaluation['model_version']} but the current model is "
+            f"{multitask_model['version']}: materialize model_evaluation (and its gate) first"
+        )
+    if not model_evaluation.get("gate", {}).get("passed", False):
+        raise ModelGateError(f"model {multitask_model['version']} failed its gate: {model_evaluation.get('gate')}")
+    models = load_multitask(multitask_model)
+    return score(models, panel_arrays(modality_panel, multitask_model["dims"]), multitask_model)
+
+
+class AlertConfig(dg.Config):
+    probability_threshold: float = 0.2
+    percentile: float = 0.98
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    group_name="scoring",
+    kinds={"pandas", "parquet"},
+    description="Entity-dates whose default probability crosses the threshold or the cross-sectional "
+    "percentile, with the modality that contributed most.",
+)
+def risk_alerts(config: AlertConfig, risk_scores: pd.DataFrame) -> pd.DataFrame:
+    return alerts(risk_scores, config.probability_threshold, config.percentile)
+
+
+scoring_assets = [risk_scores, risk_alerts]

@@ -1,0 +1,72 @@
+"""The simple alternatives the model must beat, fitted and scored on the same split.
+
+* TF-IDF + logistic regression on the text of each entity-date (its news of the last days and
+  its posts of the day);
+* HistGradientBoosting on every tabular feature of the panel: ranked fundamentals, the raw price
+  window and its summary statistics, text activity counts and modality ages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from mmrisk_dagster.ml.features import PRICE_FEATURES, PRICE_WINDOW
+from mmrisk_dagster.ml.inputs import PanelArrays
+from mmrisk_dagster.sources.calendar import business_day_ordinal
+
+
+def entity_date_texts(keys: pd.DataFrame, news: pd.DataFrame, social: pd.DataFrame, news_max_age: int) -> list[str]:
+    """Per key: headlines/bodies of news from the last `news_max_age` business days and that day's posts."""
+    docs = []
+    if len(news):
+        text = (news["headline"] + ". " + news["body"].fillna("")).str.strip(" .")
+        news_docs = pd.DataFrame({"entity_id": news["entity_id"], "t": business_day_ordinal(news["date"]), "text": text})
+        docs.append(pd.concat([news_docs.assign(t=news_docs["t"] + lag) for lag in range(news_max_age + 1)]))
+    if len(social):
+        docs.append(pd.DataFrame({"entity_id": social["entity_id"], "t": business_day_ordinal(social["date"]), "text": social["text"]}))
+    if not docs:
+        return [""] * len(keys)
+    joined = pd.concat(docs).groupby(["entity_id", "t"])["text"].agg(" ".join)
+    lookup = pd.MultiIndex.from_arrays([keys["entity_id"], business_day_ordinal(keys["date"])])
+    return joined.reindex(lookup).fillna("").tolist()
+
+
+def tabular_features(arrays: PanelArrays) -> np.ndarray:
+    columns = []
+    if "fundamentals" in arrays.inputs:
+        columns.append(arrays.inputs["fundamentals"])
+    if "prices" in arrays.inputs:
+        window = arrays.inputs["prices"].reshape(len(arrays), PRICE_WINDOW, len(PRICE_FEATURES))
+        returns = window[:, :, 0]
+        columns += [
+            window.reshape(len(arrays), -1),
+            returns.std(axis=1, keepdims=True),
+            returns.sum(axis=1, keepdims=True),
+            window[:, :, 1].mean(axis=1, keepdims=True),
+            window[:, :, 4].mean(axis=1, keepdims=True),
+        ]
+    for text in ("news", "social"):
+        if text in arrays.inputs:
+            columns.append(arrays.inputs[text][:, -1:])  # log1p count
+    # Absent modalities hold zeros; the presence flags let the trees tell them apart.
+    columns += [arrays.present.astype(np.float32), arrays.age]
+    return np.hstack(columns).astype(np.float32)
+
+
+def fit_hist_gbm(x: np.ndarray, y: np.ndarray, seed: int) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(
+        max_iter=300, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0,
+        early_stopping=True, validation_fraction=0.2, random_state=seed,
+    ).fit(x, y)
+
+
+def fit_tfidf_logreg(texts: list[str], y: np.ndarray, seed: int):
+    return make_pipeline(
+        TfidfVectorizer(min_df=2, ngram_range=(1, 2), sublinear_tf=True, max_features=50_000),
+        LogisticRegression(max_iter=2000, C=1.0, random_state=seed),
+    ).fit(texts, y)

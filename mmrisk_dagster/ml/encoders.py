@@ -1,0 +1,74 @@
+"""Modality encoders mapping each modality's input into a d-dimensional space.
+
+* tabular and text vectors: a two-layer MLP;
+* price sequences: a GRU over the trading-day window;
+* chart images: a small CNN (a 5x3 convolution striding one trading day, then 3x3 ones), a CPU-sized cousin of the
+  Jiang, Kelly & Xiu (2023) network.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mmrisk_dagster.ml.features import PRICE_FEATURES
+
+
+class MLPEncoder(nn.Module):
+    def __init__(self, in_dim: int, d: int, hidden: int = 128, dropout: float = 0.1):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.LayerNorm(in_dim),
+            nn.Linear(in_dim, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, d),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class SequenceEncoder(nn.Module):
+    def __init__(self, n_features: int, d: int, hidden: int = 64):
+        super().__init__()
+        self.gru = nn.GRU(n_features, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, last = self.gru(x)
+        return self.out(last[-1])
+
+
+class ChartEncoder(nn.Module):
+    def __init__(self, d: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            # Stride 3 across columns: one output column per trading day.
+            nn.Conv2d(1, 8, kernel_size=(5, 3), stride=(2, 3), padding=(2, 0)),
+            nn.LeakyReLU(0.01),
+            nn.MaxPool2d((2, 1)),
+            nn.Conv2d(8, 16, kernel_size=3, padding=1),
+            nn.LeakyReLU(0.01),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, kernel_size=3, padding=1),
+            nn.LeakyReLU(0.01),
+            nn.AdaptiveAvgPool2d((2, 2)),
+            nn.Flatten(),
+            nn.Linear(32 * 4, d),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def build_encoders(dims: dict[str, int], d: int) -> nn.ModuleDict:
+    encoders = {}
+    for modality, dim in dims.items():
+        if modality == "prices":
+            encoders[modality] = SequenceEncoder(len(PRICE_FEATURES), d)
+        elif modality == "chart":
+            encoders[modality] = ChartEncoder(d)
+        else:
+            encoders[modality] = MLPEncoder(dim, d)
+    return nn.ModuleDict(encoders)

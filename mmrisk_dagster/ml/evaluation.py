@@ -1,0 +1,192 @@
+"""Honest evaluation: the chronological test split, baselines on the same split, ablations.
+
+Every figure for the model is given for the seed ensemble and as mean ± std over its members;
+baselines are refitted per seed where they have randomness.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_tfidf_logreg, tabular_features
+from mmrisk_dagster.ml.fusion import BINARY_TASKS, MultitaskFusionModel
+from mmrisk_dagster.ml.inputs import PanelArrays
+from mmrisk_dagster.ml.metrics import (
+    binary_metrics,
+    mean_std,
+    multiclass_metrics,
+    regression_metrics,
+)
+from mmrisk_dagster.ml.training import LabelArrays, apply_calibrator, predict, sigmoid, with_frozen_tokens
+
+PRIMARY_TASK_ORDER = ("default", "movement")
+
+
+def ensemble_predict(models: list[MultitaskFusionModel], arrays: PanelArrays, attend: np.ndarray | None = None) -> dict:
+    """Member-averaged probabilities, volatility, sentiment distribution and attention."""
+    # Members share their frozen encoders (copied from one shared space): encode those once.
+    arrays = with_frozen_tokens(models[0], arrays)
+    members = [predict(m, arrays, attend) for m in models]
+    out = {"members": members}
+    for task in BINARY_TASKS:
+        out[task] = np.mean([sigmoid(p[task]) for p in members], axis=0)
+    out["log_forward_vol"] = np.mean([p["log_forward_vol"] for p in members], axis=0)
+    sentiment = [np.exp(p["sentiment"]) / np.exp(p["sentiment"]).sum(1, keepdims=True) for p in members]
+    out["sentiment"] = np.mean(sentiment, axis=0)
+    out["attention"] = np.mean([p["attention"] for p in members], axis=0)
+    return out
+
+
+def _known(labels: LabelArrays, task: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = labels.values[task][index]
+    keep = ~np.isnan(y)
+    return index[keep], y[keep]
+
+
+def primary_task(labels: LabelArrays, index: dict[str, np.ndarray]) -> str | None:
+    """The first binary task with both classes in validation and test."""
+    for task in PRIMARY_TASK_ORDER:
+        ok = True
+        for split in ("validation", "test"):
+            _, y = _known(labels, task, index[split])
+            ok &= len(y) > 0 and 0 < y.sum() < len(y)
+        if ok:
+            return task
+    return None
+
+
+def task_report(pred: dict, labels: LabelArrays, rows: np.ndarray, calibrator: dict | None = None) -> dict:
+    """Metrics per task on `rows` (positions into `pred`'s arrays match positions in labels)."""
+    report = {}
+    for task in BINARY_TASKS:
+        keep, y = _known(labels, task, rows)
+        p = pred[task][np.searchsorted(rows, keep)]
+        if task == "default" and calibrator is not None:
+            p = apply_calibrator(calibrator, p)
+        report[task] = binary_metrics(y, p)
+    keep, y = _known(labels, "log_forward_vol", rows)
+    report["log_forward_vol"] = regression_metrics(
+        y * labels.vol_std + labels.vol_mean,
+        pred["log_forward_vol"][np.searchsorted(rows, keep)] * labels.vol_std + labels.vol_mean,
+    )
+    keep, y = _known(labels, "sentiment", rows)
+    report["sentiment"] = multiclass_metrics(y.astype(int), pred["sentiment"][np.searchsorted(rows, keep)])
+    return report
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    return binary_metrics(y, p).get("auc", float("nan"))
+
+
+def baseline_reports(arrays: PanelArrays, texts: list[str], labels: LabelArrays, index: dict, task: str, seeds: list[int]) -> dict:
+    """Validation and test AUC of the two baselines on the primary task."""
+    train, y_train = _known(labels, task, index["train"])
+    evaluated = {s: _known(labels, task, index[s]) for s in ("validation", "test")}
+    tabular = tabular_features(arrays)
+    text_array = np.asarray(texts, dtype=object)
+    reports = {}
+    fitters = {
+        "hist_gbm": (lambda seed: fit_hist_gbm(tabular[train], y_train, seed), tabular),
+        "tfidf_logreg": (lambda seed: fit_tfidf_logreg(list(text_array[train]), y_train, seed), text_array),
+    }
+    for name, (fit, features) in fitters.items():
+        per_split = {s: [] for s in evaluated}
+        for seed in seeds:
+            model = fit(seed)
+            for split, (rows, y) in evaluated.items():
+                x = list(features[rows]) if features is text_array else features[rows]
+                per_split[split].append(_auc(y, model.predict_proba(x)[:, 1]))
+        reports[name] = {split: mean_std(values) for split, values in per_split.items()}
+    return reports
+
+
+def ablation_reports(models, arrays: PanelArrays, labels: LabelArrays, rows: np.ndarray, task: str) -> dict:
+    """Test AUC with each modality removed, and with only one modality, at inference time."""
+    test = arrays.subset(rows)
+    keep, y = _known(labels, task, rows)
+    position = np.searchsorted(rows, keep)
+    out = {"removed": {}, "only": {}}
+    modalities = models[0].modalities
+    for i, m in enumerate(modalities):
+        removed = test.attend.copy()
+        removed[:, i] = False
+        only = np.zeros_like(test.attend)
+        only[:, i] = test.attend[:, i]
+        for name, attend in (("removed", removed), ("only", only)):
+            usable = attend[position].any(axis=1)
+            pred = ensemble_predict(models, test, attend)
+            out[name][m] = {
+                "auc": _auc(y[usable], pred[task][position][usable]),
+                "rows": int(usable.sum()),
+            }
+    return out
+
+
+def member_summary(models, arrays: PanelArrays, labels: LabelArrays, rows: np.ndarray, calibrator: dict | None) -> dict:
+    """Mean ± std over ensemble members of each task's headline metrics."""
+    test = arrays.subset(rows)
+    reports = []
+    for member in models:
+        pred = ensemble_predict([member], test)
+        reports.append(task_report(pred, labels, rows, calibrator))
+    summary = {}
+    for task, metrics in reports[0].items():
+        summary[task] = {
+            metric: mean_std([r[task].get(metric) for r in reports])
+            for metric, value in metrics.items()
+            if isinstance(value, float)
+        }
+    return summary
+
+
+def markdown_table(report: dict) -> str:
+    task = report["primary_task"]
+    lines = [f"| {task} AUC (test) | mean | std |", "|---|---|---|"]
+    member = report["model"]["members"].get(task, {}).get("auc", {})
+    lines.append(f"| fused model (members) | {member.get('mean', float('nan')):.4f} | {member.get('std', float('nan')):.4f} |")
+    lines.append(f"| fused model (ensemble) | {report['model']['ensemble'][task].get('auc', float('nan')):.4f} | |")
+    for name, splits in report["baselines"].items():
+        lines.append(f"| {name} | {splits['test']['mean']:.4f} | {splits['test']['std']:.4f} |")
+    for m, value in report["ablation"]["only"].items():
+        lines.append(f"| only {m} (inference) | {value['auc']:.4f} | |")
+    for m, value in report["ablation"]["removed"].items():
+        lines.append(f"| without {m} (inference) | {value['auc']:.4f} | |")
+    return "\n".join(lines)
+
+
+def evaluate(models, arrays: PanelArrays, labels: LabelArrays, index: dict, calibrator: dict, texts: list[str], seeds: list[int]) -> dict:
+    """The full report: model (ensemble and members), baselines, ablations, markdown."""
+    task = primary_task(labels, index)
+    test_rows, validation_rows = index["test"], index["validation"]
+    report = {
+        "primary_task": task,
+        "model": {
+            "ensemble": task_report(ensemble_predict(models, arrays.subset(test_rows)), labels, test_rows, calibrator),
+            "validation": task_report(ensemble_predict(models, arrays.subset(validation_rows)), labels, validation_rows),
+            "members": member_summary(models, arrays, labels, test_rows, calibrator),
+        },
+        "baselines": baseline_reports(arrays, texts, labels, index, task, seeds) if task else {},
+        "ablation": ablation_reports(models, arrays, labels, test_rows, task) if task else {"removed": {}, "only": {}},
+    }
+    report["gate_inputs"] = gate_inputs(report)
+    report["markdown"] = markdown_table(report) if task else "no binary task with labels in validation and test"
+    return report
+
+
+def gate_inputs(report: dict) -> dict:
+    """Validation AUC of the model and of the best baseline on the primary task."""
+    task = report["primary_task"]
+    if task is None:
+        return {"task": None}
+    model_auc = report["model"]["validation"][task].get("auc", float("nan"))
+    baselines = {name: b["validation"]["mean"] for name, b in report["baselines"].items()}
+    best = max(baselines, key=baselines.get)
+    return {"task": task, "model_auc": model_auc, "best_baseline": best, "best_baseline_auc": baselines[best]}
+
+
+def gate_decision(inputs: dict, tolerance: float) -> dict:
+    """Pass when the model's validation AUC is at least the best baseline's minus `tolerance`."""
+    if inputs.get("task") is None:
+        return {"passed": False, "reason": "no labelled primary task in validation and test", **inputs}
+    margin = inputs["model_auc"] - inputs["best_baseline_auc"]
+    return {"passed": bool(margin >= -tolerance), "margin": margin, "tolerance": tolerance, **inputs}

@@ -1,0 +1,195 @@
+"""Stateless per-date modality features. A value for date t reads only rows dated <= t.
+
+* price windows: the last `window` trading days of scaled OHLCV features per entity-date;
+* chart images: OHLC bar charts of the same windows, after Jiang, Kelly & Xiu (2023),
+  "(Re-)Imag(in)ing Price Trends": 3 pixels per day (open tick, high-low bar, close tick), a
+  moving-average line, and a volume pane, black and white, stored bit-packed;
+* fundamentals: point-in-time as-of join on the usable date of each filing, then cross-sectional
+  rank normalization per date, with the filing's age;
+* text: mean of L2-normalized document vectors per entity-date plus activity counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mmrisk_dagster.sources.calendar import business_days_between
+
+PRICE_WINDOW = 20
+PRICE_FEATURES = ("log_return", "log_range", "log_body", "log_gap", "volume_z")
+CHART_HEIGHT, CHART_PRICE_ROWS, CHART_VOLUME_ROWS = 64, 51, 12
+CHART_WIDTH = 3 * PRICE_WINDOW
+VOLUME_LOOKBACK = 60
+RETURN_SCALE = 50.0  # a 2% daily move maps to 1.0
+
+
+def _sorted_prices(prices: pd.DataFrame) -> pd.DataFrame:
+    frame = prices.sort_values(["entity_id", "date"]).reset_index(drop=True)
+    frame["position"] = frame.groupby("entity_id").cumcount()
+    return frame
+
+
+def daily_price_features(prices: pd.DataFrame) -> pd.DataFrame:
+    """Per entity-day scaled features; every value uses that day and earlier days only."""
+    frame = _sorted_prices(prices)
+    by_entity = frame.groupby("entity_id", sort=False)
+    prev_close = by_entity["close"].shift(1)
+    log_volume = np.log1p(frame["volume"])
+    past = log_volume.groupby(frame["entity_id"], sort=False).shift(1)
+    grouped_past = past.groupby(frame["entity_id"], sort=False)
+    mean = grouped_past.transform(lambda s: s.rolling(VOLUME_LOOKBACK, min_periods=5).mean())
+    std = grouped_past.transform(lambda s: s.rolling(VOLUME_LOOKBACK, min_periods=5).std())
+    frame["log_return"] = np.log(frame["close"] / prev_close) * RETURN_SCALE
+    frame["log_range"] = np.log(frame["high"] / frame["low"]) * RETURN_SCALE
+    frame["log_body"] = np.log(frame["close"] / frame["open"]) * RETURN_SCALE
+    frame["log_gap"] = np.log(frame["open"] / prev_close) * RETURN_SCALE
+    frame["volume_z"] = ((log_volume - mean) / std.clip(lower=0.05)).clip(-5, 5)
+    features = list(PRICE_FEATURES)
+    frame[features] = frame[features].fillna(0.0).clip(-25, 25)
+    return frame
+
+
+def _window_rows(frame: pd.DataFrame, dates: pd.DatetimeIndex, window: int) -> np.ndarray:
+    """Row indices (n, window) of each target entity-date's trailing window, oldest first."""
+    target = frame.index[frame["date"].isin(dates) & (frame["position"] >= window - 1)]
+    return target.to_numpy()[:, None] + np.arange(-window + 1, 1)[None, :]
+
+
+def price_windows(prices: pd.DataFrame, dates, window: int = PRICE_WINDOW) -> pd.DataFrame:
+    """entity_id, date, vector (window x len(PRICE_FEATURES), flattened float32)."""
+    frame = daily_price_features(prices)
+    rows = _window_rows(frame, pd.DatetimeIndex(dates), window)
+    values = frame[list(PRICE_FEATURES)].to_numpy(np.float32)[rows]
+    last = rows[:, -1] if len(rows) else np.array([], dtype=int)
+    return pd.DataFrame(
+        {
+            "entity_id": frame["entity_id"].to_numpy()[last],
+            "date": frame["date"].to_numpy()[last],
+            "vector": list(values.reshape(len(rows), -1)),
+        }
+    )
+
+
+def _scale_rows(values: np.ndarray, low: np.ndarray, high: np.ndarray, rows: int) -> np.ndarray:
+    span = np.maximum(high - low, 1e-12)
+    scaled = (values - low) / span
+    return (rows - 1 - np.round(np.clip(scaled, 0, 1) * (rows - 1))).astype(int)
+
+
+def render_charts(ohlcv: np.ndarray, moving_average: np.ndarray) -> np.ndarray:
+    """Bit-packed images (n, H*W/8) from windows `ohlcv` (n, window, 5) and MA (n, window)."""
+    n, window, _ = ohlcv.shape
+    o, h, l, c, v = (ohlcv[:, :, i] for i in range(5))
+    ma = np.where(np.isfinite(moving_average), moving_average, c)
+    low = np.minimum(l.min(axis=1), ma.min(axis=1))[:, None]
+    high = np.maximum(h.max(axis=1), ma.max(axis=1))[:, None]
+    rows = {k: _scale_rows(x, low, high, CHART_PRICE_ROWS) for k, x in dict(o=o, h=h, l=l, c=c, ma=ma).items()}
+    image = np.zeros((n, CHART_HEIGHT, 3 * window), dtype=bool)
+    sample = np.arange(n)[:, None]
+    day = np.arange(window)[None, :]
+    image[sample, rows["o"], 3 * day] = True
+    image[sample, rows["c"], 3 * day + 2] = True
+    image[sample, rows["ma"], 3 * day + 1] = True
+    grid = np.arange(CHART_PRICE_ROWS)[None, None, :]
+    bars = (grid >= rows["h"][:, :, None]) & (grid <= rows["l"][:, :, None])
+    image[:, :CHART_PRICE_ROWS, 1::3] |= bars.transpose(0, 2, 1)
+    volume_height = np.round(v / np.maximum(v.max(axis=1, keepdims=True), 1e-12) * CHART_VOLUME_ROWS)
+    vgrid = np.arange(CHART_VOLUME_ROWS)[None, None, :]
+    vbars = vgrid >= (CHART_VOLUME_ROWS - volume_height[:, :, None])
+    image[:, CHART_HEIGHT - CHART_VOLUME_ROWS :, 1::3] |= vbars.transpose(0, 2, 1)
+    return np.packbits(image.reshape(n, -1), axis=1)
+
+
+def unpack_charts(packed: np.ndarray) -> np.ndarray:
+    """(n, H*W/8) uint8 -> (n, 1, H, W) float32 in {0, 1}."""
+    bits = np.unpackbits(packed, axis=1)[:, : CHART_HEIGHT * CHART_WIDTH]
+    return bits.reshape(-1, 1, CHART_HEIGHT, CHART_WIDTH).astype(np.float32)
+
+
+def chart_images(prices: pd.DataFrame, dates, window: int = PRICE_WINDOW, batch: int = 4096) -> pd.DataFrame:
+    """entity_id, date, image (bytes): bit-packed chart of each entity's trailing window."""
+    frame = _sorted_prices(prices)
+    frame["ma"] = frame.groupby("entity_id", sort=False)["close"].transform(
+        lambda s: s.rolling(window, min_periods=1).mean()
+    )
+    rows = _window_rows(frame, pd.DatetimeIndex(dates), window)
+    ohlcv = frame[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)
+    ma = frame["ma"].to_numpy(np.float64)
+    packed = [
+        render_charts(ohlcv[rows[i : i + batch]], ma[rows[i : i + batch]])
+        for i in range(0, len(rows), batch)
+    ]
+    images = np.concatenate(packed) if packed else np.zeros((0, CHART_HEIGHT * CHART_WIDTH // 8), np.uint8)
+    last = rows[:, -1] if len(rows) else np.array([], dtype=int)
+    return pd.DataFrame(
+        {
+            "entity_id": frame["entity_id"].to_numpy()[last],
+            "date": frame["date"].to_numpy()[last],
+            "image": [bytes(row) for row in images],
+        }
+    )
+
+
+def cross_sectional_ranks(frame: pd.DataFrame, columns: list[str], by: str = "date") -> pd.DataFrame:
+    """Centered ranks in (-0.5, 0.5) per date; missing values map to 0 (the median)."""
+    grouped = frame.groupby(by)[columns]
+    ranks = grouped.rank(method="average")
+    counts = grouped.transform("count")
+    centered = (ranks - 0.5) / counts - 0.5
+    return centered.fillna(0.0)
+
+
+def fundamentals_asof(fundamentals: pd.DataFrame, dates, feature_columns: list[str], max_age_days: int = 260) -> pd.DataFrame:
+    """entity_id, date, vector (ranked features), age_days: latest filing usable at each date."""
+    dates = pd.DatetimeIndex(dates)
+    filings = fundamentals.sort_values("date")
+    entities = filings["entity_id"].unique()
+    targets = pd.MultiIndex.from_product([entities, dates], names=["entity_id", "date"]).to_frame(index=False)
+    targets = targets.sort_values("date")
+    joined = pd.merge_asof(
+        targets,
+        filings.rename(columns={"date": "filed"})[["entity_id", "filed", *feature_columns]].sort_values("filed"),
+        left_on="date",
+        right_on="filed",
+        by="entity_id",
+        direction="backward",
+    )
+    joined = joined[joined["filed"].notna()].copy()
+    joined["age_days"] = business_days_between(joined["filed"], joined["date"])
+    joined = joined[joined["age_days"] <= max_age_days].reset_index(drop=True)
+    ranked = cross_sectional_ranks(joined, feature_columns).to_numpy(np.float32)
+    return pd.DataFrame(
+        {
+            "entity_id": joined["entity_id"].to_numpy(),
+            "date": joined["date"].to_numpy(),
+            "vector": list(ranked),
+            "age_days": joined["age_days"].to_numpy(),
+        }
+    ).sort_values(["date", "entity_id"], ignore_index=True)
+
+
+def aggregate_text(docs: pd.DataFrame, vectors: np.ndarray, author_column: str | None = None) -> pd.DataFrame:
+    """entity_id, date, vector (mean direction + log1p count), n_items (, n_authors)."""
+    if len(docs) == 0:
+        columns = {"entity_id": [], "date": pd.Series(dtype="datetime64[ns]"), "vector": [], "n_items": []}
+        return pd.DataFrame(columns)
+    keys = docs[["entity_id", "date"]].reset_index(drop=True)
+    group_ids, uniques = pd.MultiIndex.from_frame(keys).factorize()
+    sums = np.zeros((len(uniques), vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, group_ids, vectors)
+    counts = np.bincount(group_ids, minlength=len(uniques))
+    means = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
+    activity = np.log1p(counts)[:, None]
+    out = pd.DataFrame(
+        {
+            "entity_id": uniques.get_level_values(0),
+            "date": uniques.get_level_values(1),
+            "vector": list(np.hstack([means, activity]).astype(np.float32)),
+            "n_items": counts,
+        }
+    )
+    if author_column is not None:
+        authors = pd.Series(docs[author_column].to_numpy()).groupby(group_ids).nunique()
+        out["n_authors"] = authors.reindex(range(len(uniques))).to_numpy()
+    return out.sort_values(["date", "entity_id"], ignore_index=True)

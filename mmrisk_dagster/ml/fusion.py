@@ -1,0 +1,158 @@
+"""Multitask model: attention fusion over the modalities present for an entity-date.
+
+Each modality's encoder (initialized from the shared space) maps its input to a token z_m in
+R^d, plus a learned modality embedding and an age term. A learned query scores each token,
+``s_m = <q, W_k z_m> / sqrt(d)``; a masked softmax over the attended modalities gives weights
+``a_m`` and the fused vector is ``sum_m a_m W_v z_m``. Under the ``cross_modal`` policy an absent
+modality's token is first imputed as the mean of the present tokens (they live in one aligned
+space), then attended to like the others. The weights `a_m` are the per-score explanation.
+
+Task heads: credit default (binary), log forward volatility (regression), next-day movement
+(binary), news sentiment (3 classes). Each loss is masked where its label is missing, so a task
+without labels in a dataset simply contributes nothing. Total loss ``sum_t lambda_t L_t`` with
+fixed weights, or learned uncertainty weighting (Kendall, Gal & Cipolla 2018).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmrisk_dagster.ml.encoders import build_encoders
+
+TASKS = ("default", "log_forward_vol", "movement", "sentiment")
+BINARY_TASKS = ("default", "movement")
+
+
+def _default_weights() -> dict[str, float]:
+    return {"default": 1.0, "log_forward_vol": 0.5, "movement": 0.2, "sentiment": 0.2}
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    d: int = 64
+    hidden: int = 128
+    dropout: float = 0.1
+    modality_dropout: float = 0.15
+    epochs: int = 12
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    patience: int = 4
+    task_weights: dict[str, float] = field(default_factory=_default_weights)
+    uncertainty_weighting: bool = False
+    policy: str = "mask"
+    # Modalities whose shared-space encoder stays frozen: their tokens are computed once, which
+    # keeps the expensive chart CNN out of every training step.
+    frozen_modalities: tuple[str, ...] = ("chart",)
+    encoder_lr_scale: float = 0.3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FusionConfig:
+        values = dict(values)
+        values["frozen_modalities"] = tuple(values.get("frozen_modalities", ()))
+        return cls(**values)
+
+
+def token_key(modality: str) -> str:
+    return f"{modality}:token"
+
+
+class MultitaskFusionModel(nn.Module):
+    def __init__(self, dims: dict[str, int], config: FusionConfig):
+        super().__init__()
+        self.dims = dict(dims)
+        self.config = config
+        d = config.d
+        self.encoders = build_encoders(dims, d)
+        self.modality_embedding = nn.Parameter(torch.zeros(len(dims), d))
+        self.age_projection = nn.Linear(1, d, bias=False)
+        self.query = nn.Parameter(torch.randn(d) / math.sqrt(d))
+        self.key = nn.Linear(d, d, bias=False)
+        self.value = nn.Linear(d, d)
+        self.trunk = nn.Sequential(
+            nn.LayerNorm(d),
+            nn.Linear(d, config.hidden),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden, config.hidden),
+            nn.GELU(),
+        )
+        self.heads = nn.ModuleDict(
+            {
+                "default": nn.Linear(config.hidden, 1),
+                "log_forward_vol": nn.Linear(config.hidden, 1),
+                "movement": nn.Linear(config.hidden, 1),
+                "sentiment": nn.Linear(config.hidden, 3),
+            }
+        )
+        self.log_vars = nn.Parameter(torch.zeros(len(TASKS)))
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.dims)
+
+    def frozen(self) -> list[str]:
+        return [m for m in self.modalities if m in self.config.frozen_modalities]
+
+    def tokens(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        z = torch.stack(
+            [batch[token_key(m)] if token_key(m) in batch else self.encoders[m](batch[m]) for m in self.modalities],
+            dim=1,
+        )
+        return z + self.modality_embedding[None] + self.age_projection(batch["age"][..., None])
+
+    def forward(self, batch: dict[str, torch.Tensor], attend: torch.Tensor) -> dict[str, torch.Tensor]:
+        tokens = self.tokens(batch)
+        if self.config.policy == "cross_modal":
+            weights = attend.float()[..., None]
+            mean_present = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1)
+            tokens = torch.where(attend[..., None], tokens, mean_present[:, None, :])
+            attend = torch.ones_like(attend)
+        scores = (self.key(tokens) @ self.query) / math.sqrt(self.config.d)
+        scores = scores.masked_fill(~attend, float("-inf"))
+        attention = torch.softmax(scores, dim=1)
+        fused = (attention[..., None] * self.value(tokens)).sum(dim=1)
+        hidden = self.trunk(fused)
+        out = {task: head(hidden) for task, head in self.heads.items()}
+        out = {k: (v.squeeze(-1) if k != "sentiment" else v) for k, v in out.items()}
+        out["attention"] = attention
+        return out
+
+
+def task_losses(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per-task mean loss over rows with a label; tasks without any label are omitted."""
+    losses = {}
+    for task in TASKS:
+        y = labels[task]
+        known = ~torch.isnan(y)
+        if known.sum() == 0:
+            continue
+        pred = outputs[task][known]
+        if task in BINARY_TASKS:
+            losses[task] = F.binary_cross_entropy_with_logits(pred, y[known])
+        elif task == "sentiment":
+            losses[task] = F.cross_entropy(pred, y[known].long())
+        else:
+            losses[task] = F.mse_loss(pred, y[known])
+    return losses
+
+
+def combine_losses(model: MultitaskFusionModel, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+    """sum_t lambda_t L_t, or Kendall et al.'s sum_t exp(-s_t) L_t + s_t with learned s_t."""
+    total = torch.zeros(())
+    for i, task in enumerate(TASKS):
+        if task not in losses:
+            continue
+        if model.config.uncertainty_weighting:
+            total = total + torch.exp(-model.log_vars[i]) * losses[task] + model.log_vars[i]
+        else:
+            total = total + model.config.task_weights.get(task, 0.0) * losses[task]
+    return total

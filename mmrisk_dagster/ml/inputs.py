@@ -1,0 +1,104 @@
+"""Panel rows -> arrays -> torch batches, shared by the shared space, the model and scoring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mmrisk_dagster.ml.features import (
+    CHART_HEIGHT,
+    CHART_WIDTH,
+    PRICE_FEATURES,
+    PRICE_WINDOW,
+    unpack_charts,
+)
+from mmrisk_dagster.ml.panel import MODALITIES, VECTOR_COLUMN
+
+CHART_BYTES = CHART_HEIGHT * CHART_WIDTH // 8
+AGE_SCALE = 20.0
+
+
+@dataclass
+class PanelArrays:
+    keys: pd.DataFrame
+    inputs: dict[str, np.ndarray]
+    present: np.ndarray  # (n, M) observed
+    attend: np.ndarray  # (n, M) what the model may attend to under the missing-modality policy
+    age: np.ndarray  # (n, M) business days, 0 where absent
+    policy: str
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def subset(self, index: np.ndarray) -> PanelArrays:
+        return PanelArrays(
+            keys=self.keys.iloc[index].reset_index(drop=True),
+            inputs={m: v[index] for m, v in self.inputs.items()},
+            present=self.present[index],
+            attend=self.attend[index],
+            age=self.age[index],
+            policy=self.policy,
+        )
+
+
+def _stack(values: pd.Series, dim: int, dtype) -> np.ndarray:
+    out = np.zeros((len(values), dim), dtype=dtype)
+    for i, v in enumerate(values.to_numpy()):
+        if v is not None and not (isinstance(v, float) and np.isnan(v)):
+            out[i] = np.frombuffer(v, dtype=np.uint8) if isinstance(v, bytes) else np.asarray(v, dtype=dtype)
+    return out
+
+
+def infer_dims(panel: pd.DataFrame) -> dict[str, int]:
+    """Flat input size of each modality observed at least once in `panel`."""
+    dims = {}
+    for m in MODALITIES:
+        column = panel[f"{m}_{VECTOR_COLUMN[m]}"][panel[f"{m}_present"].astype(bool)]
+        if len(column):
+            first = column.iloc[0]
+            dims[m] = len(first) if isinstance(first, bytes) else int(np.asarray(first).size)
+    return dims
+
+
+def panel_arrays(panel: pd.DataFrame, dims: dict[str, int]) -> PanelArrays:
+    """Arrays for the modalities in `dims` (others are ignored: the model never saw them)."""
+    inputs = {}
+    for m, dim in dims.items():
+        dtype = np.uint8 if m == "chart" else np.float32
+        inputs[m] = _stack(panel[f"{m}_{VECTOR_COLUMN[m]}"], dim, dtype)
+    modalities = list(dims)
+    present = np.stack([panel[f"{m}_present"].to_numpy(bool) for m in modalities], axis=1) if modalities else np.zeros((len(panel), 0), bool)
+    age = np.stack([panel[f"{m}_age"].fillna(0).to_numpy(np.float32) for m in modalities], axis=1) if modalities else np.zeros((len(panel), 0), np.float32)
+    policy = str(panel["missing_policy"].iloc[0]) if len(panel) and "missing_policy" in panel else "mask"
+    attend = present.copy() if policy in ("mask", "cross_modal") else np.ones_like(present)
+    return PanelArrays(
+        keys=panel[["entity_id", "date"]].reset_index(drop=True),
+        inputs=inputs,
+        present=present,
+        attend=attend,
+        age=age,
+        policy=policy,
+    )
+
+
+def to_tensors(arrays: PanelArrays, index: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """Model-ready tensors for rows `index` (all rows when None); charts are unpacked here."""
+    index = np.arange(len(arrays)) if index is None else index
+    batch: dict[str, torch.Tensor] = {}
+    for m, values in arrays.inputs.items():
+        rows = values[index]
+        if m.endswith(":token"):
+            batch[m] = torch.from_numpy(rows)
+        elif m == "chart":
+            batch[m] = torch.from_numpy(unpack_charts(rows))
+        elif m == "prices":
+            batch[m] = torch.from_numpy(rows.reshape(len(rows), PRICE_WINDOW, len(PRICE_FEATURES)))
+        else:
+            batch[m] = torch.from_numpy(rows)
+    batch["attend"] = torch.from_numpy(arrays.attend[index])
+    batch["present"] = torch.from_numpy(arrays.present[index])
+    batch["age"] = torch.from_numpy(arrays.age[index] / AGE_SCALE)
+    return batch

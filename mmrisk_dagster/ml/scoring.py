@@ -1,0 +1,48 @@
+"""Scores per entity-date from the model ensemble: calibrated probabilities and explanations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mmrisk_dagster.ml.evaluation import ensemble_predict
+from mmrisk_dagster.ml.inputs import PanelArrays
+from mmrisk_dagster.ml.training import apply_calibrator
+from mmrisk_dagster.sources.contract import SENTIMENT_LABELS
+
+
+def score(models, arrays: PanelArrays, card: dict) -> pd.DataFrame:
+    """entity_id, date, default_probability (calibrated) and raw, predicted volatility, movement
+    probability, expected news sentiment where news is present, attention per modality, and the
+    modality with the largest attention weight."""
+    pred = ensemble_predict(models, arrays)
+    modalities = models[0].modalities
+    out = arrays.keys.copy()
+    out["default_probability"] = apply_calibrator(card["calibrator"], pred["default"])
+    out["default_score_raw"] = pred["default"]
+    out["predicted_volatility"] = np.exp(pred["log_forward_vol"] * card["vol_std"] + card["vol_mean"])
+    out["movement_probability"] = pred["movement"]
+    has_news = arrays.present[:, modalities.index("news")] if "news" in modalities else np.zeros(len(out), bool)
+    expected_tone = pred["sentiment"] @ np.arange(len(SENTIMENT_LABELS), dtype=float) - 1.0  # in [-1, 1]
+    out["news_sentiment"] = np.where(has_news, expected_tone, np.nan)
+    for i, m in enumerate(modalities):
+        out[f"attention_{m}"] = pred["attention"][:, i]
+    out["top_modality"] = np.asarray(modalities, dtype=object)[pred["attention"].argmax(axis=1)] if len(out) else []
+    out["model_version"] = card["version"]
+    return out
+
+
+def alerts(scores: pd.DataFrame, probability_threshold: float, percentile: float) -> pd.DataFrame:
+    """Rows whose calibrated default probability crosses the threshold or whose cross-sectional
+    percentile that date is at least `percentile`."""
+    frame = scores.copy()
+    frame["percentile"] = frame.groupby("date")["default_probability"].rank(pct=True)
+    by_probability = frame["default_probability"] >= probability_threshold
+    by_rank = frame["percentile"] >= percentile
+    flagged = frame[by_probability | by_rank].copy()
+    flagged["reason"] = np.where(
+        by_probability[flagged.index] & by_rank[flagged.index], "probability_and_percentile",
+        np.where(by_probability[flagged.index], "probability", "percentile"),
+    )
+    columns = ["entity_id", "date", "default_probability", "percentile", "reason", "top_modality", "model_version"]
+    return flagged[columns].sort_values(["date", "default_probability"], ascending=[True, False], ignore_index=True)

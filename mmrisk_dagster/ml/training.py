@@ -1,0 +1,286 @@
+"""Chronological splits with an embargo, the training loop, prediction and calibration."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.isotonic import IsotonicRegression
+
+from mmrisk_dagster.ml.fusion import (
+    TASKS,
+    FusionConfig,
+    MultitaskFusionModel,
+    combine_losses,
+    task_losses,
+    token_key,
+)
+from mmrisk_dagster.ml.inputs import PanelArrays, panel_arrays, to_tensors
+from mmrisk_dagster.ml.metrics import binary_metrics
+from mmrisk_dagster.ml.shared_space import drop_modalities
+from mmrisk_dagster.ml.torch_utils import seed_everything
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    train_fraction: float = 0.5
+    validation_fraction: float = 0.2
+    embargo_days: int = 20
+
+
+def chronological_split(dates, spec: SplitSpec) -> dict[str, pd.DatetimeIndex]:
+    """Train, validation and test dates in time order, `embargo_days` dates dropped between
+    them so that no training label (which looks `embargo_days` ahead) overlaps a later split."""
+    unique = pd.DatetimeIndex(sorted(pd.DatetimeIndex(dates).unique()))
+    n = len(unique)
+    train_end = int(n * spec.train_fraction)
+    validation_start = train_end + spec.embargo_days
+    validation_end = validation_start + int(n * spec.validation_fraction)
+    test_start = validation_end + spec.embargo_days
+    if train_end < 1 or validation_end <= validation_start or test_start >= n:
+        raise ValueError(
+            f"{n} dates are too few for a {spec.train_fraction:.0%}/{spec.validation_fraction:.0%} "
+            f"split with a {spec.embargo_days}-day embargo"
+        )
+    return {
+        "train": unique[:train_end],
+        "validation": unique[validation_start:validation_end],
+        "test": unique[test_start:],
+    }
+
+
+def split_index(keys: pd.DataFrame, split: dict[str, pd.DatetimeIndex]) -> dict[str, np.ndarray]:
+    dates = pd.DatetimeIndex(keys["date"])
+    return {name: np.flatnonzero(dates.isin(days)) for name, days in split.items()}
+
+
+@dataclass
+class LabelArrays:
+    values: dict[str, np.ndarray]  # task -> (n,), NaN where unknown
+    vol_mean: float
+    vol_std: float
+
+    def batch(self, index: np.ndarray) -> dict[str, torch.Tensor]:
+        return {t: torch.from_numpy(v[index].astype(np.float32)) for t, v in self.values.items()}
+
+
+def align_labels(keys: pd.DataFrame, labels: pd.DataFrame, train_index: np.ndarray) -> LabelArrays:
+    """Labels row-aligned with the panel; volatility standardized with training rows only."""
+    merged = keys.merge(labels, on=["entity_id", "date"], how="left")
+    values = {t: merged[t].to_numpy(dtype=float) for t in TASKS}
+    train_vol = values["log_forward_vol"][train_index]
+    train_vol = train_vol[~np.isnan(train_vol)]
+    mean = float(train_vol.mean()) if len(train_vol) else 0.0
+    std = float(train_vol.std()) if len(train_vol) > 1 else 1.0
+    values["log_forward_vol"] = (values["log_forward_vol"] - mean) / max(std, 1e-6)
+    return LabelArrays(values=values, vol_mean=mean, vol_std=max(std, 1e-6))
+
+
+@torch.no_grad()
+def with_frozen_tokens(model: MultitaskFusionModel, arrays: PanelArrays, batch_size: int = 2048) -> PanelArrays:
+    """Replace each frozen modality's raw input by its encoder output, computed once."""
+    inputs = dict(arrays.inputs)
+    for m in model.frozen():
+        if token_key(m) in inputs or m not in inputs:
+            continue
+        encoder = model.encoders[m].eval()
+        single = PanelArrays(arrays.keys, {m: inputs[m]}, arrays.present, arrays.attend, arrays.age, arrays.policy)
+        chunks = [
+            encoder(to_tensors(single, np.arange(i, min(i + batch_size, len(arrays))))[m]).numpy()
+            for i in range(0, len(arrays), batch_size)
+        ]
+        inputs[token_key(m)] = np.concatenate(chunks) if chunks else np.zeros((0, model.config.d), np.float32)
+        del inputs[m]
+    return PanelArrays(arrays.keys, inputs, arrays.present, arrays.attend, arrays.age, arrays.policy)
+
+
+@torch.no_grad()
+def predict(model: MultitaskFusionModel, arrays: PanelArrays, attend: np.ndarray | None = None, batch_size: int = 2048) -> dict[str, np.ndarray]:
+    """Raw outputs for every row: logits, standardized volatility, class logits, attention."""
+    model.eval()
+    arrays = with_frozen_tokens(model, arrays)
+    outputs: dict[str, list] = {}
+    attend = arrays.attend if attend is None else attend
+    for start in range(0, len(arrays), batch_size):
+        index = np.arange(start, min(start + batch_size, len(arrays)))
+        batch = to_tensors(arrays, index)
+        out = model(batch, torch.from_numpy(attend[index]))
+        for key, value in out.items():
+            outputs.setdefault(key, []).append(value.numpy())
+    if not outputs:
+        m = len(model.modalities)
+        return {"default": np.zeros(0), "log_forward_vol": np.zeros(0), "movement": np.zeros(0),
+                "sentiment": np.zeros((0, 3)), "attention": np.zeros((0, m))}
+    return {k: np.concatenate(v) for k, v in outputs.items()}
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def _validation_score(model, arrays: PanelArrays, labels: LabelArrays, index: np.ndarray) -> float:
+    """Early-stopping score: validation default AUC when defaults exist there, else -loss."""
+    sub = arrays.subset(index)
+    out = predict(model, sub)
+    y = labels.values["default"][index]
+    known = ~np.isnan(y)
+    if known.sum() and 0 < y[known].sum() < known.sum():
+        return binary_metrics(y[known], sigmoid(out["default"][known]))["auc"]
+    torch_out = {k: torch.from_numpy(v) for k, v in out.items()}
+    losses = task_losses(torch_out, labels.batch(index))
+    return -float(combine_losses(model, losses))
+
+
+def train_multitask(
+    arrays: PanelArrays,
+    labels: LabelArrays,
+    index: dict[str, np.ndarray],
+    dims: dict[str, int],
+    config: FusionConfig,
+    seed: int,
+    encoder_state: dict | None = None,
+    on_epoch=None,
+) -> tuple[MultitaskFusionModel, list[dict]]:
+    """Train on index['train'], early-stop on index['validation']; returns the best epoch's model."""
+    seed_everything(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = MultitaskFusionModel(dims, config)
+    if encoder_state is not None:
+        model.encoders.load_state_dict(encoder_state)
+    for m in model.frozen():
+        model.encoders[m].requires_grad_(False)
+    arrays = with_frozen_tokens(model, arrays)
+    encoder_params = [p for p in model.encoders.parameters() if p.requires_grad]
+    encoder_ids = {id(p) for p in model.encoders.parameters()}
+    other_params = [p for p in model.parameters() if id(p) not in encoder_ids]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": encoder_params, "lr": config.lr * config.encoder_lr_scale},
+            {"params": other_params, "lr": config.lr},
+        ],
+        weight_decay=config.weight_decay,
+    )
+    labelled = np.zeros(len(arrays), dtype=bool)
+    for values in labels.values.values():
+        labelled |= ~np.isnan(values)
+    train_rows = index["train"][labelled[index["train"]]]
+    best_score, best_state, stale, history = -np.inf, None, 0, []
+    for epoch in range(config.epochs):
+        started = time.perf_counter()
+        model.train()
+        order = train_rows[torch.randperm(len(train_rows), generator=generator).numpy()]
+        total, batches = 0.0, 0
+        for start in range(0, len(order), config.batch_size):
+            rows = order[start : start + config.batch_size]
+            batch = to_tensors(arrays, rows)
+            attend = drop_modalities(batch["attend"], config.modality_dropout, generator)
+            losses = task_losses(model(batch, attend), labels.batch(rows))
+            if not losses:
+                continue
+            loss = combine_losses(model, losses)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            total += float(loss.detach())
+            batches += 1
+        score = _validation_score(model, arrays, labels, index["validation"])
+        record = {
+            "epoch": epoch,
+            "train_loss": total / max(batches, 1),
+            "validation_score": score,
+            "seconds": time.perf_counter() - started,
+        }
+        history.append(record)
+        if on_epoch:
+            on_epoch(record)
+        if score > best_score:
+            best_score, stale = score, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model.eval(), history
+
+
+def fit_calibrator(y: np.ndarray, p: np.ndarray) -> dict:
+    """Isotonic calibration fitted on validation; returned as interpolation points (JSON-safe)."""
+    known = ~np.isnan(y)
+    if known.sum() < 10 or y[known].min() == y[known].max():
+        return {"x": [0.0, 1.0], "y": [0.0, 1.0]}
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p[known], y[known])
+    return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+
+
+def apply_calibrator(calibrator: dict, p: np.ndarray) -> np.ndarray:
+    return np.interp(p, calibrator["x"], calibrator["y"])
+
+
+def train_ensemble(arrays, labels, index, dims, config: FusionConfig, seeds: list[int], encoder_state=None, on_epoch=None):
+    """One member per seed; returns the members and their training histories."""
+    models, histories = [], []
+    for seed in seeds:
+        model, history = train_multitask(
+            arrays, labels, index, dims, config, seed, encoder_state,
+            on_epoch=(lambda record, seed=seed: on_epoch(seed, record)) if on_epoch else None,
+        )
+        models.append(model)
+        histories.append(history)
+    return models, histories
+
+
+@dataclass
+class PreparedData:
+    arrays: PanelArrays
+    split: dict[str, pd.DatetimeIndex]
+    index: dict[str, np.ndarray]
+    labels: LabelArrays
+
+
+def prepare(panel: pd.DataFrame, training_labels: pd.DataFrame, dims: dict[str, int], spec: SplitSpec) -> PreparedData:
+    """Panel arrays, the chronological split and row-aligned labels."""
+    arrays = panel_arrays(panel, dims)
+    split = chronological_split(arrays.keys["date"], spec)
+    index = split_index(arrays.keys, split)
+    return PreparedData(arrays, split, index, align_labels(arrays.keys, training_labels, index["train"]))
+
+
+@dataclass
+class FittedEnsemble:
+    models: list[MultitaskFusionModel]
+    histories: list[list[dict]]
+    calibrator: dict
+    data: PreparedData
+
+    def card_fields(self) -> dict:
+        """What scoring needs besides the weights: calibration, volatility scale, the split."""
+        return {
+            "calibrator": self.calibrator,
+            "vol_mean": self.data.labels.vol_mean,
+            "vol_std": self.data.labels.vol_std,
+            "split": {k: [str(v[0].date()), str(v[-1].date())] for k, v in self.data.split.items()},
+            "histories": self.histories,
+        }
+
+    def best_validation_scores(self) -> dict[str, float]:
+        return {f"member{i}_best_validation_score": max(r["validation_score"] for r in h) for i, h in enumerate(self.histories)}
+
+
+def fit_ensemble(data: PreparedData, encoder_state: dict, dims: dict[str, int], config: FusionConfig, seeds: list[int], on_epoch=None) -> FittedEnsemble:
+    """Members trained on the training split, early-stopped on validation; the default
+    probability calibrated on validation (isotonic) for the member-averaged score."""
+    from mmrisk_dagster.ml.evaluation import ensemble_predict
+
+    models, histories = train_ensemble(data.arrays, data.labels, data.index, dims, config, seeds, encoder_state, on_epoch)
+    validation = data.index["validation"]
+    scores = ensemble_predict(models, data.arrays.subset(validation))["default"]
+    calibrator = fit_calibrator(data.labels.values["default"][validation], scores)
+    return FittedEnsemble(models, histories, calibrator, data)

@@ -1,0 +1,38 @@
+"""Business-day partitions shared by every time-based asset, and the lookback mappings.
+
+One partition per weekday (Mon-Fri, UTC). Start and end come from `MMRISK_START_DATE` and
+`MMRISK_END_DATE` (defaults: the synthetic universe's two years).
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+import pandas as pd
+
+from mmrisk_dagster.settings import Settings
+
+_settings = Settings.from_env()
+
+daily_partitions = dg.TimeWindowPartitionsDefinition(
+    cron_schedule="0 0 * * 1-5",
+    start=_settings.start_date.isoformat(),
+    # The last partition's window must close before `end`; a weekday window closes the next day.
+    end=(_settings.end_date + timedelta(days=1)).isoformat(),
+    fmt="%Y-%m-%d",
+    timezone="UTC",
+)
+
+# A range backfill of any partitioned asset is one vectorized run, not one run per day.
+single_run = dg.BackfillPolicy.single_run()
+
+
+def lookback(business_days: int) -> dg.TimeWindowPartitionMapping:
+    """Upstream partitions [t - business_days, t] for downstream partition t."""
+    return dg.TimeWindowPartitionMapping(
+        start_offset=-business_days, allow_nonexistent_upstream_partitions=True
+    )
+
+
+def partition_dates(context: dg.AssetExecutionContext) -> pd.DatetimeIndex:
+    """The business days this run materializes (one, or a whole backfill range)."""
+    return pd.DatetimeIndex(pd.to_datetime(context.partition_keys))

@@ -1,0 +1,57 @@
+"""IO manager storing asset outputs in the Parquet warehouse.
+
+DataFrames become Parquet (one file per partition for partitioned assets, replaced atomically);
+dicts become JSON documents (model cards, evaluation reports). Loading a partitioned input reads
+exactly the partitions Dagster maps to it, so a lookback window costs its own size, not history.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from mmrisk_dagster.resources.warehouse import ParquetWarehouse
+
+
+def _table_name(key: dg.AssetKey) -> str:
+    return "__".join(key.path)
+
+
+def _column_schema(frame: pd.DataFrame) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=str(t)) for c, t in frame.dtypes.items()])
+
+
+class WarehouseIOManager(dg.ConfigurableIOManager):
+    root: str
+
+    def _store(self) -> ParquetWarehouse:
+        return ParquetWarehouse(self.root)
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        table = _table_name(context.asset_key)
+        store = self._store()
+        if isinstance(obj, pd.DataFrame):
+            keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
+            paths = store.write(table, obj, keys)
+            context.add_output_metadata(
+                {
+                    "dagster/row_count": len(obj),
+                    "dagster/column_schema": _column_schema(obj),
+                    "path": dg.MetadataValue.path(str(paths[0].parent)),
+                    "partitions_written": len(paths),
+                }
+            )
+        elif isinstance(obj, dict):
+            path = store.write_json(table, obj)
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+        else:
+            raise TypeError(f"{table}: cannot store a {type(obj).__name__}; return a DataFrame or dict")
+
+    def load_input(self, context: dg.InputContext):
+        table = _table_name(context.asset_key)
+        store = self._store()
+        if store.has_document(table):
+            return store.read_json(table)
+        if context.has_asset_partitions:
+            return store.read(table, list(context.asset_partition_keys))
+        return store.read(table)

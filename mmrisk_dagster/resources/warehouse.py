@@ -1,0 +1,143 @@
+"""The warehouse: one Parquet file per table partition, queried through DuckDB.
+
+Why Parquet files and not DuckDB tables: DuckDB allows one writing process per database file,
+so a multiprocess backfill writing several partitions at once fails on the file lock. Here each
+partition is its own file, written to a temporary name and renamed into place: writers never
+share a file, a re-run replaces exactly its partitions, and a crash mid-write leaves the
+previous version visible. DuckDB stays the query engine: `catalog.duckdb` holds one view per
+table over its files, for analysts (`duckdb .mmrisk/warehouse/catalog.duckdb`) and for the demo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from filelock import FileLock
+
+from mmrisk_dagster.sources.contract import PARTITION_COLUMN
+
+UNPARTITIONED_FILE = "data.parquet"
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class ParquetWarehouse:
+    """Partitioned tables under `root`: `<table>/<partition_key>.parquet` or `<table>/data.parquet`."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def table_dir(self, table: str) -> Path:
+        return self.root / table
+
+    def partition_path(self, table: str, partition_key: str | None) -> Path:
+        name = UNPARTITIONED_FILE if partition_key is None else f"{partition_key}.parquet"
+        return self.table_dir(table) / name
+
+    # -- DataFrames ---------------------------------------------------------------------------
+    def write(self, table: str, frame: pd.DataFrame, partition_keys: Sequence[str] | None = None) -> list[Path]:
+        """Write `frame`; with partition keys, replace exactly those partitions (empty ones too)."""
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        if partition_keys is None:
+            path = self.partition_path(table, None)
+            _atomic_write(path, lambda tmp: pq.write_table(arrow, tmp, compression="zstd"))
+            return [path]
+        keys = pd.to_datetime(frame[PARTITION_COLUMN]).dt.strftime("%Y-%m-%d")
+        groups = {k: idx for k, idx in frame.groupby(keys.to_numpy()).indices.items()}
+        unexpected = set(groups) - set(partition_keys)
+        if unexpected:
+            raise ValueError(
+                f"{table}: rows dated {sorted(unexpected)[:5]} fall outside the partitions being "
+                f"written ({partition_keys[0]}..{partition_keys[-1]})"
+            )
+        paths = []
+        for key in partition_keys:
+            part = arrow.take(groups[key]) if key in groups else arrow.slice(0, 0)
+            path = self.partition_path(table, key)
+            _atomic_write(path, lambda tmp, part=part: pq.write_table(part, tmp, compression="zstd"))
+            paths.append(path)
+        return paths
+
+    def existing_partitions(self, table: str) -> list[str]:
+        directory = self.table_dir(table)
+        if not directory.exists():
+            return []
+        return sorted(p.stem for p in directory.glob("*.parquet") if p.name != UNPARTITIONED_FILE)
+
+    def read(self, table: str, partition_keys: Iterable[str] | None = None) -> pd.DataFrame:
+        """Read partitions (all of them when None); missing partitions read as empty."""
+        if partition_keys is None:
+            single = self.partition_path(table, None)
+            if single.exists():
+                return pq.read_table(single).to_pandas()
+            partition_keys = self.existing_partitions(table)
+        paths = [self.partition_path(table, k) for k in partition_keys]
+        tables = [pq.read_table(p) for p in paths if p.exists()]
+        if not tables:
+            raise FileNotFoundError(
+                f"table '{table}' has no materialized partitions under {self.table_dir(table)}"
+            )
+        non_empty = [t for t in tables if t.num_rows] or tables[:1]
+        merged = pa.concat_tables(non_empty, promote_options="permissive")
+        return merged.to_pandas()
+
+    # -- JSON documents (model cards, evaluation reports) --------------------------------------
+    def document_path(self, table: str) -> Path:
+        return self.table_dir(table) / "document.json"
+
+    def has_document(self, table: str) -> bool:
+        return self.document_path(table).exists()
+
+    def write_json(self, table: str, document: dict) -> Path:
+        path = self.document_path(table)
+        _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(document, indent=2, default=str)))
+        return path
+
+    def read_json(self, table: str) -> dict:
+        path = self.document_path(table)
+        if not path.exists():
+            raise FileNotFoundError(f"'{table}' has not been materialized ({path} is missing)")
+        return json.loads(path.read_text())
+
+    # -- DuckDB ---------------------------------------------------------------------------------
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    def refresh_views(self, tables: Iterable[str] | None = None) -> list[str]:
+        """(Re)create one DuckDB view per Parquet table; serialized across processes by a lock."""
+        names = sorted(tables) if tables is not None else sorted(
+            p.name for p in self.root.glob("*") if p.is_dir() and any(p.glob("*.parquet"))
+        )
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.catalog_path) + ".lock", timeout=60):
+            with duckdb.connect(str(self.catalog_path)) as con:
+                for name in names:
+                    pattern = str(self.table_dir(name) / "*.parquet")
+                    con.execute(
+                        f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM '
+                        f"read_parquet('{pattern}', union_by_name = true)"
+                    )
+        return names
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run SQL against the views in a read-only connection."""
+        with FileLock(str(self.catalog_path) + ".lock", timeout=60):
+            with duckdb.connect(str(self.catalog_path), read_only=True) as con:
+                return con.execute(sql).df()

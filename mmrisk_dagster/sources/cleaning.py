@@ -1,0 +1,288 @@
+"""Cleaning: raw canonical tables -> typed, deduplicated, UTC tables plus quarantined rows.
+
+Every input row ends in exactly one of the two outputs (`CleaningResult.clean` or
+`.rejected`), so `len(raw) == len(clean) + len(rejected)` always holds. Duplicates are judged
+within a partition (`date`), which keeps re-running one partition equivalent to re-running a
+range that contains it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mmrisk_dagster.sources.calendar import usable_date
+from mmrisk_dagster.sources.contract import (
+    CONTRACTS,
+    PARTITION_COLUMN,
+    SENTIMENT_LABELS,
+    TableContract,
+)
+
+QUARANTINE_COLUMNS = ("source", "natural_key", "reason", "detail", "payload", PARTITION_COLUMN)
+MAX_TEXT_CHARS = 5_000
+KNOWN_EVENT_TYPES = ("default",)
+
+
+@dataclass
+class CleaningResult:
+    clean: pd.DataFrame
+    rejected: pd.DataFrame
+
+
+class _Rejector:
+    """Accumulates rejected rows with a reason; rows are removed from the working frame."""
+
+    def __init__(self, contract: TableContract, raw: pd.DataFrame):
+        self.contract = contract
+        self.raw = raw
+        self.parts: list[pd.DataFrame] = []
+
+    def reject(self, frame: pd.DataFrame, mask: pd.Series, reason: str, detail: str) -> pd.DataFrame:
+        mask = mask.fillna(False).astype(bool)
+        if mask.any():
+            bad = self.raw.loc[frame.index[mask]]
+            key = bad[list(self.contract.key)].astype(str).agg("|".join, axis=1)
+            payload = [json.dumps(r, default=str) for r in bad.to_dict(orient="records")]
+            self.parts.append(
+                pd.DataFrame(
+                    {
+                        "source": self.contract.name,
+                        "natural_key": key.to_numpy(),
+                        "reason": reason,
+                        "detail": detail,
+                        "payload": payload,
+                        PARTITION_COLUMN: pd.to_datetime(bad[PARTITION_COLUMN]).to_numpy(),
+                    }
+                )
+            )
+        return frame[~mask]
+
+    def result(self, clean: pd.DataFrame) -> CleaningResult:
+        rejected = (
+            pd.concat(self.parts, ignore_index=True) if self.parts else empty_quarantine()
+        )
+        return CleaningResult(clean.reset_index(drop=True), rejected)
+
+
+def empty_quarantine() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in QUARANTINE_COLUMNS})
+    frame[PARTITION_COLUMN] = pd.Series(dtype="datetime64[ns]")
+    return frame
+
+
+def parse_utc(values: pd.Series) -> pd.Series:
+    """Parse timestamps written with any UTC offset (naive means UTC); failures become NaT."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = pd.to_datetime(values)
+        return stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+    # Naive and offset-bearing strings are parsed apart: in one call pandas lends a naive string
+    # the offset of its neighbours.
+    text = values.astype("string").str.strip()
+    has_offset = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).fillna(False)
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    if has_offset.any():
+        out[has_offset] = pd.to_datetime(
+            text[has_offset], utc=True, errors="coerce", format="ISO8601"
+        )
+    naive = ~has_offset & text.notna()
+    if naive.any():
+        out[naive] = pd.to_datetime(text[naive], errors="coerce", format="ISO8601").dt.tz_localize("UTC")
+    return out
+
+
+def _to_day(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, errors="coerce").dt.tz_localize(None).dt.normalize()
+
+
+def _blank(values: pd.Series) -> pd.Series:
+    return values.isna() | values.astype(str).str.strip().eq("")
+
+
+def _start(table: str, raw: pd.DataFrame) -> tuple[_Rejector, pd.DataFrame]:
+    """Reject null keys and type the partition column; the index ties rows back to `raw`."""
+    raw = raw.reset_index(drop=True)
+    contract = CONTRACTS[table]
+    rejector = _Rejector(contract, raw)
+    frame = rejector.reject(
+        raw.copy(), raw[list(contract.key)].isna().any(axis=1), "null_key", "a key column is null"
+    )
+    return rejector, frame.assign(**{PARTITION_COLUMN: _to_day(frame[PARTITION_COLUMN])})
+
+
+def _dedupe(rejector: _Rejector, frame: pd.DataFrame) -> pd.DataFrame:
+    keys = list(dict.fromkeys([*rejector.contract.key, PARTITION_COLUMN]))
+    return rejector.reject(
+        frame, frame.duplicated(keys, keep="first"), "duplicate_key", f"repeats key {keys}"
+    )
+
+
+def _numeric(rejector: _Rejector, frame: pd.DataFrame, columns) -> pd.DataFrame:
+    for column in columns:
+        as_number = pd.to_numeric(frame[column], errors="coerce")
+        frame = rejector.reject(
+            frame,
+            as_number.isna() & frame[column].notna(),
+            "wrong_type",
+            f"{column} is not numeric",
+        )
+        frame = frame.assign(**{column: pd.to_numeric(frame[column], errors="coerce").astype(float)})
+    return frame
+
+
+def _timestamps(rejector: _Rejector, frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    parsed = parse_utc(frame[column])
+    frame = rejector.reject(frame, parsed.isna(), "unparseable_timestamp", f"{column} unparseable")
+    parsed = parsed.loc[frame.index]
+    future = usable_date(parsed) > frame[PARTITION_COLUMN]
+    frame = rejector.reject(
+        frame, future, "future_timestamp", f"{column} after the partition it arrived in"
+    )
+    return frame.assign(**{column: parsed.loc[frame.index]})
+
+
+def clean_prices(raw: pd.DataFrame) -> CleaningResult:
+    rejector, frame = _start("prices", raw)
+    ohlcv = ["open", "high", "low", "close", "volume"]
+    frame = _numeric(rejector, frame, ohlcv)
+    frame = rejector.reject(frame, frame[ohlcv].isna().any(axis=1), "null_value", "null OHLCV")
+    frame = rejector.reject(
+        frame, (frame[["open", "high", "low", "close"]] <= 0).any(axis=1), "out_of_range", "price <= 0"
+    )
+    frame = rejector.reject(frame, frame["volume"] < 0, "out_of_range", "volume < 0")
+    inconsistent = (frame["high"] < frame[["open", "close", "low"]].max(axis=1)) | (
+        frame["low"] > frame[["open", "close", "high"]].min(axis=1)
+    )
+    frame = rejector.reject(frame, inconsistent, "inconsistent_ohlc", "high/low do not bound open/close")
+    frame = _dedupe(rejector, frame)
+    frame = frame.assign(entity_id=frame["entity_id"].astype(str))
+    return rejector.result(frame[["entity_id", PARTITION_COLUMN, *ohlcv]])
+
+
+def fundamental_feature_columns(frame: pd.DataFrame) -> list[str]:
+    reserved = set(CONTRACTS["fundamentals"].required)
+    return [c for c in frame.columns if c not in reserved]
+
+
+def clean_fundamentals(raw: pd.DataFrame) -> CleaningResult:
+    rejector, frame = _start("fundamentals", raw)
+    features = fundamental_feature_columns(frame)
+    frame = _numeric(rejector, frame, features)
+    for column in ("period_end", "available_at"):
+        day = _to_day(frame[column])
+        frame = rejector.reject(frame, day.isna(), "unparseable_timestamp", f"{column} unparseable")
+        frame = frame.assign(**{column: day.loc[frame.index]})
+    frame = rejector.reject(
+        frame,
+        frame["available_at"] < frame["period_end"],
+        "out_of_range",
+        "available_at before period_end",
+    )
+    frame = rejector.reject(
+        frame, frame["available_at"] > frame[PARTITION_COLUMN], "future_timestamp",
+        "available_at after the partition it arrived in",
+    )
+    non_finite = np.isinf(frame[features].to_numpy(dtype=float)).any(axis=1)
+    frame = rejector.reject(frame, pd.Series(non_finite, index=frame.index), "out_of_range", "infinite value")
+    if "log_total_assets" in frame:
+        frame = rejector.reject(
+            frame, frame["log_total_assets"] < 0, "out_of_range", "log_total_assets < 0"
+        )
+    frame = _dedupe(rejector, frame)
+    frame = frame.assign(entity_id=frame["entity_id"].astype(str))
+    return rejector.result(frame[["entity_id", "period_end", "available_at", *features, PARTITION_COLUMN]])
+
+
+def _text_checks(rejector: _Rejector, frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    frame = rejector.reject(
+        frame,
+        pd.concat([_blank(frame[c]) for c in columns], axis=1).all(axis=1),
+        "empty_text",
+        f"{'/'.join(columns)} empty",
+    )
+    too_long = pd.concat(
+        [frame[c].fillna("").astype(str).str.len() > MAX_TEXT_CHARS for c in columns], axis=1
+    ).any(axis=1)
+    return rejector.reject(frame, too_long, "text_too_long", f"longer than {MAX_TEXT_CHARS} chars")
+
+
+def clean_news(raw: pd.DataFrame) -> CleaningResult:
+    rejector, frame = _start("news", raw)
+    frame = rejector.reject(frame, frame["entity_id"].isna(), "null_value", "entity_id is null")
+    frame = _timestamps(rejector, frame, "published_at")
+    frame = _text_checks(rejector, frame, ("headline", "body"))
+    labels = frame["sentiment_label"] if "sentiment_label" in frame else pd.Series(None, index=frame.index)
+    labels = labels.where(labels.notna(), None).map(lambda v: v.lower().strip() if isinstance(v, str) else v)
+    frame = rejector.reject(
+        frame,
+        labels.notna() & ~labels.isin(SENTIMENT_LABELS),
+        "out_of_range",
+        f"sentiment_label not in {SENTIMENT_LABELS}",
+    )
+    frame = _dedupe(rejector, frame)
+    headline = frame["headline"].fillna("").astype(str).str.strip()
+    body = frame["body"].where(~_blank(frame["body"]), None)
+    out = frame.assign(
+        entity_id=frame["entity_id"].astype(str),
+        headline=headline,
+        body=body,
+        sentiment_label=labels.loc[frame.index],
+    )
+    return rejector.result(
+        out[["doc_id", "entity_id", "published_at", "headline", "body", "sentiment_label", PARTITION_COLUMN]]
+    )
+
+
+def pseudonymize(values: pd.Series, salt: str) -> pd.Series:
+    """Keyed hash of author ids: stable within a deployment, not reversible without the salt."""
+    key = salt.encode()
+
+    def digest(value: str) -> str:
+        return "a_" + hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:16]
+
+    uniques = values.dropna().unique()
+    mapping = {u: digest(u) for u in uniques}
+    return values.map(mapping)
+
+
+def clean_social(raw: pd.DataFrame, salt: str) -> CleaningResult:
+    rejector, frame = _start("social", raw)
+    frame = rejector.reject(frame, frame["entity_id"].isna(), "null_value", "entity_id is null")
+    frame = _timestamps(rejector, frame, "posted_at")
+    frame = _text_checks(rejector, frame, ("text",))
+    frame = _dedupe(rejector, frame)
+    out = frame.assign(
+        entity_id=frame["entity_id"].astype(str),
+        author_id=pseudonymize(frame["author_id"].fillna("unknown"), salt),
+        text=frame["text"].astype(str).str.strip(),
+    )
+    return rejector.result(out[["post_id", "entity_id", "author_id", "posted_at", "text", PARTITION_COLUMN]])
+
+
+def clean_events(raw: pd.DataFrame) -> CleaningResult:
+    rejector, frame = _start("events", raw)
+    day = _to_day(frame["event_date"])
+    frame = rejector.reject(frame, day.isna(), "unparseable_timestamp", "event_date unparseable")
+    frame = frame.assign(event_date=day.loc[frame.index], event_type=frame["event_type"].astype(str).str.lower())
+    frame = rejector.reject(
+        frame, ~frame["event_type"].isin(KNOWN_EVENT_TYPES), "out_of_range",
+        f"event_type not in {KNOWN_EVENT_TYPES}",
+    )
+    frame = _dedupe(rejector, frame)
+    frame = frame.assign(entity_id=frame["entity_id"].astype(str))
+    return rejector.result(frame[["entity_id", "event_date", "event_type", PARTITION_COLUMN]])
+
+
+CLEANERS: dict[str, Callable[..., CleaningResult]] = {
+    "fundamentals": clean_fundamentals,
+    "prices": clean_prices,
+    "news": clean_news,
+    "social": clean_social,
+    "events": clean_events,
+}

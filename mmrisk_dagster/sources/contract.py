@@ -1,0 +1,62 @@
+"""The canonical data contract every source adapter produces (see DESIGN.md).
+
+Every table carries `date`, the business day on which its rows became usable; it is the
+partition key of the daily-partitioned raw and cleaned assets. Raw tables keep timestamps as
+the source wrote them (strings, any UTC offset); cleaning parses them to UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PARTITION_COLUMN = "date"
+
+
+@dataclass(frozen=True)
+class TableContract:
+    name: str
+    key: tuple[str, ...]
+    required: tuple[str, ...]
+    timestamp_columns: tuple[str, ...] = ()
+    text_columns: tuple[str, ...] = ()
+    numeric_columns: tuple[str, ...] = ()
+    # Numeric feature columns beyond `required` are allowed (fundamentals).
+    open_numeric: bool = False
+
+
+FUNDAMENTALS = TableContract(
+    name="fundamentals",
+    key=("entity_id", "period_end"),
+    required=("entity_id", "period_end", "available_at", PARTITION_COLUMN),
+    open_numeric=True,
+)
+PRICES = TableContract(
+    name="prices",
+    key=("entity_id", PARTITION_COLUMN),
+    required=("entity_id", PARTITION_COLUMN, "open", "high", "low", "close", "volume"),
+    numeric_columns=("open", "high", "low", "close", "volume"),
+)
+NEWS = TableContract(
+    name="news",
+    key=("doc_id",),
+    required=("doc_id", "entity_id", "published_at", "headline", "body", PARTITION_COLUMN),
+    timestamp_columns=("published_at",),
+    text_columns=("headline", "body"),
+)
+SOCIAL = TableContract(
+    name="social",
+    key=("post_id",),
+    required=("post_id", "entity_id", "author_id", "posted_at", "text", PARTITION_COLUMN),
+    timestamp_columns=("posted_at",),
+    text_columns=("text",),
+)
+EVENTS = TableContract(
+    name="events",
+    key=("entity_id", "event_date", "event_type"),
+    required=("entity_id", "event_date", "event_type", PARTITION_COLUMN),
+)
+
+CONTRACTS: dict[str, TableContract] = {
+    c.name: c for c in (FUNDAMENTALS, PRICES, NEWS, SOCIAL, EVENTS)
+}
+SENTIMENT_LABELS = ("negative", "neutral", "positive")

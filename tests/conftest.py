@@ -1,0 +1,36 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from datetime import date  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from mmrisk_dagster.sources.cleaning import CLEANERS, clean_social  # noqa: E402
+from mmrisk_dagster.sources.synthetic import SyntheticConfig, cached_universe  # noqa: E402
+
+torch.set_num_threads(2)
+
+SMALL = SyntheticConfig(n_entities=12, start=date(2024, 1, 1), end=date(2024, 6, 28), seed=3)
+
+
+@pytest.fixture(scope="session")
+def small_universe():
+    return cached_universe(SMALL)
+
+
+@pytest.fixture(scope="session")
+def default_universe():
+    return cached_universe(SyntheticConfig())
+
+
+@pytest.fixture(scope="session")
+def small_clean(small_universe):
+    """Cleaned canonical tables of the small universe."""
+    out = {}
+    for table in ("fundamentals", "prices", "news", "social", "events"):
+        raw = small_universe.table(table)
+        out[table] = (clean_social(raw, "salt") if table == "social" else CLEANERS[table](raw)).clean
+    return out

@@ -1,0 +1,91 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmrisk_dagster.sources.cleaning import (
+    CLEANERS,
+    clean_news,
+    clean_prices,
+    clean_social,
+    parse_utc,
+    pseudonymize,
+)
+
+
+def _clean(table, raw):
+    return clean_social(raw, "salt") if table == "social" else CLEANERS[table](raw)
+
+
+@pytest.mark.parametrize("table", ["fundamentals", "prices", "news", "social", "events"])
+def test_every_row_is_clean_or_quarantined_exactly_once(default_universe, table):
+    raw = default_universe.table(table)
+    result = _clean(table, raw)
+    assert len(raw) == len(result.clean) + len(result.rejected)
+    assert len(result.rejected) > 0, "the synthetic universe plants dirt in every table"
+    assert result.rejected["reason"].notna().all()
+    payloads = [json.loads(p) for p in result.rejected["payload"]]
+    assert all(set(raw.columns) <= set(p) for p in payloads)
+
+
+def test_naive_and_offset_timestamps_parse_to_the_same_utc_instant():
+    values = pd.Series(
+        ["2024-01-25 22:51:31", "2024-01-25T17:51:31-0500", "2024-01-26 07:51:31+0900", "2024-01-25T22:51:31Z", "nope"]
+    )
+    parsed = parse_utc(values)
+    assert parsed.iloc[:4].nunique() == 1
+    assert parsed.iloc[0] == pd.Timestamp("2024-01-25 22:51:31", tz="UTC")
+    assert pd.isna(parsed.iloc[4])
+
+
+def test_prices_reject_reasons_and_keep_valid_rows():
+    raw = pd.DataFrame(
+        {
+            "entity_id": ["A", "A", "B", "C", "D", None],
+            "date": pd.to_datetime(["2024-01-02"] * 6),
+            "open": [10, 10, 10, 10, -1, 10],
+            "high": [11, 11, 9, 11, 11, 11],
+            "low": [9, 9, 10, 9, 9, 9],
+            "close": [10.5, 10.5, 10, np.nan, 10, 10],
+            "volume": [100, 100, 100, 100, 100, 100],
+        }
+    )
+    result = clean_prices(raw)
+    assert list(result.clean["entity_id"]) == ["A"]
+    assert sorted(result.rejected["reason"]) == sorted(
+        ["duplicate_key", "inconsistent_ohlc", "null_value", "out_of_range", "null_key"]
+    )
+
+
+def test_news_rejects_empty_future_and_unparseable():
+    raw = pd.DataFrame(
+        {
+            "doc_id": ["1", "2", "3", "4"],
+            "entity_id": ["A"] * 4,
+            "published_at": ["2024-01-02T10:00:00Z", "2024-01-02T10:00:00Z", "2024-01-09T10:00:00Z", "garbage"],
+            "headline": ["fine", "  ", "from the future", "x"],
+            "body": [None, None, None, None],
+            "sentiment_label": ["Positive", None, None, None],
+            "date": pd.to_datetime(["2024-01-02"] * 4),
+        }
+    )
+    result = clean_news(raw)
+    assert list(result.clean["doc_id"]) == ["1"]
+    assert result.clean["sentiment_label"].iloc[0] == "positive"
+    assert set(result.rejected["reason"]) == {"empty_text", "future_timestamp", "unparseable_timestamp"}
+
+
+def test_author_ids_are_pseudonymized_stably():
+    ids = pd.Series(["@alice", "@bob", "@alice"])
+    first, second = pseudonymize(ids, "k1"), pseudonymize(ids, "k1")
+    assert first.tolist() == second.tolist()
+    assert first[0] == first[2] != first[1]
+    assert not first.str.contains("alice").any()
+    assert pseudonymize(ids, "k2")[0] != first[0]
+
+
+def test_cleaned_social_has_no_raw_handles(default_universe):
+    clean = clean_social(default_universe.social, "salt").clean
+    assert not clean["author_id"].str.startswith("@").any()
+    assert str(clean["posted_at"].dt.tz) == "UTC"

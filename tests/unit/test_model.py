@@ -1,0 +1,131 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mmrisk_dagster.ml.artifacts import load_multitask, load_shared_space, save_multitask, save_shared_space
+from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel, combine_losses, task_losses
+from mmrisk_dagster.ml.inputs import PanelArrays, to_tensors
+from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window, retrieval_recall
+from mmrisk_dagster.ml.training import (
+    LabelArrays,
+    SplitSpec,
+    chronological_split,
+    predict,
+    split_index,
+    train_ensemble,
+)
+
+DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 385, "social": 385}
+
+
+def _arrays(n=120, seed=0, days=40):
+    rng = np.random.default_rng(seed)
+    keys = pd.DataFrame({"entity_id": [f"e{i % 6}" for i in range(n)], "date": pd.bdate_range("2024-01-01", periods=days).repeat(n // days + 1)[:n]})
+    inputs = {m: rng.normal(size=(n, d)).astype(np.float32) for m, d in DIMS.items() if m != "chart"}
+    inputs["chart"] = rng.integers(0, 256, size=(n, 480), dtype=np.uint8)
+    present = rng.random((n, len(DIMS))) < 0.7
+    present[:, 1] = True
+    return PanelArrays(keys, inputs, present, present.copy(), rng.random((n, len(DIMS))).astype(np.float32), "mask")
+
+
+def _labels(n, seed=0):
+    rng = np.random.default_rng(seed)
+    values = {
+        "default": rng.integers(0, 2, n).astype(float),
+        "log_forward_vol": rng.normal(size=n),
+        "movement": np.full(n, np.nan),
+        "sentiment": np.where(rng.random(n) < 0.3, rng.integers(0, 3, n), np.nan),
+    }
+    return LabelArrays(values, 0.0, 1.0)
+
+
+def test_attention_ignores_absent_modalities_and_sums_to_one():
+    arrays = _arrays()
+    model = MultitaskFusionModel(DIMS, FusionConfig(frozen_modalities=()))
+    out = predict(model, arrays)
+    attention = out["attention"]
+    np.testing.assert_allclose(attention.sum(axis=1), 1, rtol=1e-5)
+    assert (attention[~arrays.attend] == 0).all()
+
+
+def test_cross_modal_policy_attends_to_imputed_tokens():
+    arrays = _arrays()
+    model = MultitaskFusionModel(DIMS, FusionConfig(policy="cross_modal", frozen_modalities=()))
+    attention = predict(model, arrays)["attention"]
+    assert (attention[~arrays.attend] > 0).all()
+
+
+def test_losses_skip_tasks_without_labels_and_weights_apply():
+    model = MultitaskFusionModel(DIMS, FusionConfig(frozen_modalities=(), task_weights={"default": 2.0, "log_forward_vol": 0.0, "movement": 1.0, "sentiment": 0.0}))
+    arrays = _arrays(40)
+    labels = _labels(40)
+    batch = to_tensors(arrays)
+    losses = task_losses(model(batch, batch["attend"]), labels.batch(np.arange(40)))
+    assert "movement" not in losses and {"default", "log_forward_vol", "sentiment"} <= set(losses)
+    assert torch.isclose(combine_losses(model, losses), 2.0 * losses["default"])
+
+
+def test_training_is_seeded_and_uses_only_train_and_validation_rows():
+    arrays = _arrays(240, days=60)
+    labels = _labels(240)
+    split = chronological_split(arrays.keys["date"], SplitSpec(0.5, 0.2, 5))
+    index = split_index(arrays.keys, split)
+    config = FusionConfig(epochs=2, batch_size=64)
+    first, _ = train_ensemble(arrays, labels, index, DIMS, config, [0])
+    # Scramble everything in the test split: the trained weights must not move.
+    scrambled = arrays.subset(np.arange(len(arrays)))
+    for values in scrambled.inputs.values():
+        values[index["test"]] = values[index["test"]][::-1] * 3
+    for values in labels.values.values():
+        values[index["test"]] = 1.0
+    second, _ = train_ensemble(scrambled, labels, index, DIMS, config, [0])
+    for a, b in zip(first[0].state_dict().values(), second[0].state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_chronological_split_keeps_order_and_embargo():
+    dates = pd.bdate_range("2024-01-01", periods=100)
+    split = chronological_split(dates, SplitSpec(0.5, 0.2, 5))
+    assert split["train"][-1] < split["validation"][0] < split["test"][0]
+    assert dates.get_loc(split["validation"][0]) - dates.get_loc(split["train"][-1]) == 6
+    assert dates.get_loc(split["test"][0]) - dates.get_loc(split["validation"][-1]) == 6
+    with pytest.raises(ValueError, match="too few"):
+        chronological_split(dates[:8], SplitSpec(0.5, 0.2, 5))
+
+
+def test_shared_space_is_fitted_on_training_rows_only_and_round_trips(tmp_path):
+    arrays = _arrays(200)
+    train, held_out = np.arange(120), np.arange(120, 200)
+    config = SharedSpaceConfig(epochs=1, batch_size=64)
+    model, history, retrieval = fit_on_training_window(arrays, DIMS, train, held_out, config)
+    scrambled = arrays.subset(np.arange(len(arrays)))
+    for values in scrambled.inputs.values():
+        values[held_out] = 0
+    again, _, _ = fit_on_training_window(scrambled, DIMS, train, held_out, config)
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    card = save_shared_space(tmp_path, model, config.to_dict(), {"retrieval": retrieval})
+    loaded = load_shared_space(card)
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+    assert len(history) == 1 and 0 <= retrieval["mean_recall"] <= 1
+
+
+def test_retrieval_recall_is_one_for_identical_vectors_and_near_random_for_noise():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(400, 16)).astype(np.float32)
+    present = np.ones((400, 2), bool)
+    perfect = retrieval_recall({"a": base, "b": base}, present, ["a", "b"], k=10, pool=400)
+    assert perfect["mean_recall"] == 1.0
+    noise = retrieval_recall({"a": base, "b": rng.normal(size=(400, 16)).astype(np.float32)}, present, ["a", "b"], k=10, pool=400)
+    assert noise["mean_recall"] < 5 * noise["mean_random"]
+
+
+def test_multitask_models_round_trip_without_pickle(tmp_path):
+    arrays = _arrays()
+    models = [MultitaskFusionModel(DIMS, FusionConfig()) for _ in range(2)]
+    card = save_multitask(tmp_path, models, FusionConfig(), {"calibrator": {"x": [0, 1], "y": [0, 1]}})
+    assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.pkl"))
+    for original, loaded in zip(models, load_multitask(card)):
+        np.testing.assert_allclose(predict(original, arrays)["default"], predict(loaded, arrays)["default"], rtol=1e-6)

@@ -1,0 +1,65 @@
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from mmrisk_dagster.resources.warehouse import ParquetWarehouse
+
+
+def _frame(days, value):
+    return pd.DataFrame({"entity_id": ["a"] * len(days), "date": pd.to_datetime(days), "x": [value] * len(days)})
+
+
+def test_rewriting_a_partition_replaces_exactly_it(tmp_path):
+    store = ParquetWarehouse(tmp_path)
+    days = ["2024-01-01", "2024-01-02", "2024-01-03"]
+    store.write("t", _frame(days, 1), days)
+    store.write("t", _frame(["2024-01-02"], 2), ["2024-01-02"])
+    frame = store.read("t", days).sort_values("date")
+    assert frame["x"].tolist() == [1, 2, 1]
+    # A partition re-run that now has no rows leaves an empty partition, not stale rows.
+    store.write("t", _frame([], 3), ["2024-01-03"])
+    assert store.read("t", days)["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-01", "2024-01-02"]
+
+
+def test_a_crash_mid_write_leaves_the_previous_version(tmp_path, monkeypatch):
+    store = ParquetWarehouse(tmp_path)
+    store.write("t", _frame(["2024-01-01"], 1), ["2024-01-01"])
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", crash)
+    with pytest.raises(OSError):
+        store.write("t", _frame(["2024-01-01"], 2), ["2024-01-01"])
+    monkeypatch.undo()
+    assert store.read("t", ["2024-01-01"])["x"].tolist() == [1]
+    assert not list((tmp_path / "t").glob("*.tmp"))
+
+
+def test_rows_outside_the_written_partitions_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="outside the partitions"):
+        ParquetWarehouse(tmp_path).write("t", _frame(["2024-01-05"], 1), ["2024-01-01"])
+
+
+def test_missing_partitions_read_as_empty_and_unknown_tables_fail_clearly(tmp_path):
+    store = ParquetWarehouse(tmp_path)
+    store.write("t", _frame(["2024-01-01"], 1), ["2024-01-01"])
+    assert len(store.read("t", ["2024-01-01", "2024-01-02"])) == 1
+    with pytest.raises(FileNotFoundError, match="no materialized partitions"):
+        store.read("nothing", ["2024-01-01"])
+
+
+def test_duckdb_views_query_the_parquet_tables(tmp_path):
+    store = ParquetWarehouse(tmp_path)
+    store.write("t", _frame(["2024-01-01", "2024-01-02"], 7), ["2024-01-01", "2024-01-02"])
+    store.write("u", pd.DataFrame({"k": [1, 2, 3]}))
+    assert store.refresh_views() == ["t", "u"]
+    assert store.query("SELECT sum(x) AS s FROM t")["s"].iloc[0] == 14
+    assert store.query("SELECT count(*) AS n FROM u")["n"].iloc[0] == 3
+
+
+def test_json_documents_round_trip(tmp_path):
+    store = ParquetWarehouse(tmp_path)
+    store.write_json("card", {"version": "abc", "metrics": {"auc": 0.7}})
+    assert store.has_document("card")
+    assert store.read_json("card")["metrics"]["auc"] == 0.7
