@@ -1,0 +1,72 @@
+"""The webserver users open (`make ui`) serves every asset in its group."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mmrisk_dagster.definitions import defs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["data"]
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory):
+    home = tmp_path_factory.mktemp("ui_home")
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "MMRISK_HOME": str(home)}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-webserver")), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if _graphql(port, "{ version }"):
+                    break
+            except OSError:
+                time.sleep(1)
+        else:
+            raise RuntimeError("webserver did not start: " + server.stderr.read1().decode(errors="replace")[-2000:])
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_ui_lists_every_asset_in_its_group(webserver):
+    nodes = _graphql(webserver, "{ assetNodes { assetKey { path } groupName } }")["assetNodes"]
+    served = {node["assetKey"]["path"][-1]: node["groupName"] for node in nodes}
+    expected = {spec.key.path[-1]: spec.group_name for spec in defs.resolve_all_asset_specs()}
+    assert served == expected
+    assert set(served.values()) == {"sources", "cleaning", "embeddings", "fusion", "model", "scoring", "mining"}
+
+
+def test_ui_shows_the_blocking_model_gate(webserver):
+    query = '{ assetNodeOrError(assetKey: {path: ["model_evaluation"]}) { ... on AssetNode { assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } } }'
+    checks = _graphql(webserver, query)["assetNodeOrError"]["assetChecksOrError"]["checks"]
+    assert {"name": "model_gate", "blocking": True} in checks
