@@ -96,6 +96,8 @@ def multitask_model(
 
 class EvaluationConfig(dg.Config):
     baseline_seeds: list[int] = [0, 1, 2]
+    # Seeds for the models trained on one modality alone (an empty list skips them).
+    single_modality_seeds: list[int] = [0]
     # The model may trail the best baseline's validation AUC by at most this much.
     gate_tolerance: float = 0.0
 
@@ -113,6 +115,7 @@ def model_evaluation(
     modality_panel: pd.DataFrame,
     training_labels: pd.DataFrame,
     multitask_model: dict,
+    shared_space: dict,
     news: pd.DataFrame,
     social: pd.DataFrame,
     training_window: TrainingWindowResource,
@@ -121,7 +124,10 @@ def model_evaluation(
     models = load_multitask(multitask_model)
     data = prepare(modality_panel, training_labels, multitask_model["dims"], training_window.split_spec())
     texts = entity_date_texts(data.arrays.keys, news, social, DEFAULT_MAX_AGE["news"])
-    report = evaluate(models, data.arrays, data.labels, data.index, multitask_model["calibrator"], texts, config.baseline_seeds)
+    space = load_shared_space(shared_space)
+    report = evaluate(
+        models, data, multitask_model["calibrator"], texts, config.baseline_seeds, space, config.single_modality_seeds
+    )
     report["model_version"] = multitask_model["version"]
     report["gate"] = gate_decision(report["gate_inputs"], config.gate_tolerance)
     task = report["primary_task"]

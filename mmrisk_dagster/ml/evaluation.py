@@ -147,6 +147,8 @@ def markdown_table(report: dict) -> str:
     lines.append(f"| fused model (ensemble) | {report['model']['ensemble'][task].get('auc', float('nan')):.4f} | |")
     for name, splits in report["baselines"].items():
         lines.append(f"| {name} | {splits['test']['mean']:.4f} | {splits['test']['std']:.4f} |")
+    for m, value in report.get("single_modality_models", {}).items():
+        lines.append(f"| only {m} (trained alone) | {value['test']['mean']:.4f} | {value['test']['std']:.4f} |")
     for m, value in report["ablation"]["only"].items():
         lines.append(f"| only {m} (inference) | {value['auc']:.4f} | |")
     for m, value in report["ablation"]["removed"].items():
@@ -154,8 +156,11 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate(models, arrays: PanelArrays, labels: LabelArrays, index: dict, calibrator: dict, texts: list[str], seeds: list[int]) -> dict:
-    """The full report: model (ensemble and members), baselines, ablations, markdown."""
+def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int], space=None, single_modality_seeds: list[int] = ()) -> dict:
+    """The full report on `data` (a training.PreparedData): model (ensemble and members),
+    baselines, inference-time ablations, models trained on one modality (when `space` and
+    `single_modality_seeds` are given), markdown."""
+    arrays, labels, index = data.arrays, data.labels, data.index
     task = primary_task(labels, index)
     test_rows, validation_rows = index["test"], index["validation"]
     report = {
@@ -167,6 +172,10 @@ def evaluate(models, arrays: PanelArrays, labels: LabelArrays, index: dict, cali
         },
         "baselines": baseline_reports(arrays, texts, labels, index, task, seeds) if task else {},
         "ablation": ablation_reports(models, arrays, labels, test_rows, task) if task else {"removed": {}, "only": {}},
+        "single_modality_models": (
+            single_modality_reports(data, space, models[0].config, list(single_modality_seeds), task)
+            if task and space is not None and single_modality_seeds else {}
+        ),
     }
     report["gate_inputs"] = gate_inputs(report)
     report["markdown"] = markdown_table(report) if task else "no binary task with labels in validation and test"
@@ -190,3 +199,34 @@ def gate_decision(inputs: dict, tolerance: float) -> dict:
         return {"passed": False, "reason": "no labelled primary task in validation and test", **inputs}
     margin = inputs["model_auc"] - inputs["best_baseline_auc"]
     return {"passed": bool(margin >= -tolerance), "margin": margin, "tolerance": tolerance, **inputs}
+
+
+def single_modality_reports(data, space, config, seeds: list[int], task: str = "default") -> dict:
+    """Test AUC of a model trained on one modality alone (encoder from the shared space).
+
+    Rows without that modality get the training base rate, so every model is scored on the
+    same test rows as the fused one.
+    """
+    from mmrisk_dagster.ml.inputs import restrict
+    from mmrisk_dagster.ml.training import PreparedData, train_ensemble
+
+    reports = {}
+    y_train = data.labels.values[task][data.index["train"]]
+    base_rate = float(np.nanmean(y_train))
+    rows, y = _known(data.labels, task, data.index["test"])
+    for modality in space.modalities:
+        dims = {modality: space.dims[modality]}
+        arrays = restrict(data.arrays, [modality], space.dims)
+        single = PreparedData(arrays, data.split, data.index, data.labels)
+        encoder_state = {k: v for k, v in space.encoders.state_dict().items() if k.startswith(f"{modality}.")}
+        models, _ = train_ensemble(single.arrays, single.labels, single.index, dims, config, seeds, encoder_state)
+        aucs = []
+        test = arrays.subset(rows)
+        usable = test.attend.any(axis=1)
+        for member in models:
+            scores = np.full(len(rows), base_rate)
+            if usable.any():
+                scores[usable] = sigmoid(predict(member, test.subset(np.flatnonzero(usable)))[task])
+            aucs.append(_auc(y, scores))
+        reports[modality] = {"test": mean_std(aucs), "coverage": float(usable.mean())}
+    return reports

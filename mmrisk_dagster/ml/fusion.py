@@ -50,6 +50,8 @@ class FusionConfig:
     # keeps the expensive chart CNN out of every training step.
     frozen_modalities: tuple[str, ...] = ("chart",)
     encoder_lr_scale: float = 0.3
+    default_pos_weight: float = 1.0
+    early_stopping: str = "auc"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,7 +129,7 @@ class MultitaskFusionModel(nn.Module):
         return out
 
 
-def task_losses(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def task_losses(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], default_pos_weight: float = 1.0) -> dict[str, torch.Tensor]:
     """Per-task mean loss over rows with a label; tasks without any label are omitted."""
     losses = {}
     for task in TASKS:
@@ -137,7 +139,8 @@ def task_losses(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor
             continue
         pred = outputs[task][known]
         if task in BINARY_TASKS:
-            losses[task] = F.binary_cross_entropy_with_logits(pred, y[known])
+            weight = torch.tensor(default_pos_weight if task == "default" else 1.0)
+            losses[task] = F.binary_cross_entropy_with_logits(pred, y[known], pos_weight=weight)
         elif task == "sentiment":
             losses[task] = F.cross_entropy(pred, y[known].long())
         else:

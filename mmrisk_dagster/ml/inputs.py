@@ -102,3 +102,16 @@ def to_tensors(arrays: PanelArrays, index: np.ndarray | None = None) -> dict[str
     batch["present"] = torch.from_numpy(arrays.present[index])
     batch["age"] = torch.from_numpy(arrays.age[index] / AGE_SCALE)
     return batch
+
+
+def restrict(arrays: PanelArrays, modalities: list[str], dims: dict[str, int]) -> PanelArrays:
+    """The same rows seen through `modalities` only (others dropped from inputs and masks)."""
+    columns = [list(dims).index(m) for m in modalities]
+    return PanelArrays(
+        keys=arrays.keys,
+        inputs={m: arrays.inputs[m] for m in modalities},
+        present=arrays.present[:, columns],
+        attend=arrays.attend[:, columns],
+        age=arrays.age[:, columns],
+        policy=arrays.policy,
+    )

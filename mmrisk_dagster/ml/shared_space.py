@@ -148,12 +148,33 @@ def retrieval_recall(vectors: dict[str, np.ndarray], present: np.ndarray, modali
     }
 
 
-def nearest(vectors: np.ndarray, query: np.ndarray, top: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and cosine similarities of the `top` rows of `vectors` closest to `query`."""
-    norms = np.linalg.norm(vectors, axis=1) * max(np.linalg.norm(query), 1e-12)
-    sims = vectors @ query / np.maximum(norms, 1e-12)
-    order = np.argsort(-sims)[:top]
-    return order, sims[order]
+def similar_entity_dates(
+    frame: pd.DataFrame, entity_id: str, date, query: str = "fused", against: str = "fused", top: int = 10
+) -> pd.DataFrame:
+    """Entity-dates of a `shared_embeddings` frame closest (cosine) to one entity-date.
+
+    `query` picks the modality vector of the given entity-date (or `fused`, the mean of its
+    present modalities); `against` picks which vectors to search, so `query="news",
+    against="prices"` finds the price windows that look most like that day's news.
+    """
+    def column(name: str) -> str:
+        return "fused_shared" if name == "fused" else f"{name}_shared"
+
+    row = frame[(frame["entity_id"] == entity_id) & (frame["date"] == pd.Timestamp(date))]
+    if row.empty:
+        raise KeyError(f"no shared embedding for {entity_id} on {pd.Timestamp(date).date()}")
+    if query != "fused" and not bool(row[f"{query}_present"].iloc[0]):
+        raise KeyError(f"{entity_id} has no {query} observation on {pd.Timestamp(date).date()}")
+    candidates = frame if against == "fused" else frame[frame[f"{against}_present"].astype(bool)]
+    candidates = candidates[~((candidates["entity_id"] == entity_id) & (candidates["date"] == pd.Timestamp(date)))]
+    vectors = np.stack(candidates[column(against)].to_numpy()).astype(np.float32)
+    target = np.asarray(row[column(query)].iloc[0], dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(target)), 1e-12)
+    similarity = vectors @ target / np.maximum(norms, 1e-12)
+    order = np.argsort(-similarity)[:top]
+    out = candidates.iloc[order][["entity_id", "date"]].reset_index(drop=True)
+    out["similarity"] = similarity[order]
+    return out
 
 
 def shared_embedding_frame(model: SharedSpace, arrays: PanelArrays) -> pd.DataFrame:

@@ -129,7 +129,7 @@ def _validation_score(model, arrays: PanelArrays, labels: LabelArrays, index: np
     out = predict(model, sub)
     y = labels.values["default"][index]
     known = ~np.isnan(y)
-    if known.sum() and 0 < y[known].sum() < known.sum():
+    if model.config.early_stopping == "auc" and known.sum() and 0 < y[known].sum() < known.sum():
         return binary_metrics(y[known], sigmoid(out["default"][known]))["auc"]
     torch_out = {k: torch.from_numpy(v) for k, v in out.items()}
     losses = task_losses(torch_out, labels.batch(index))
@@ -165,10 +165,13 @@ def train_multitask(
         ],
         weight_decay=config.weight_decay,
     )
+    # Rows need a label for some task and at least one modality to attend to.
     labelled = np.zeros(len(arrays), dtype=bool)
     for values in labels.values.values():
         labelled |= ~np.isnan(values)
-    train_rows = index["train"][labelled[index["train"]]]
+    usable = labelled & arrays.attend.any(axis=1)
+    train_rows = index["train"][usable[index["train"]]]
+    validation_rows = index["validation"][arrays.attend[index["validation"]].any(axis=1)]
     best_score, best_state, stale, history = -np.inf, None, 0, []
     for epoch in range(config.epochs):
         started = time.perf_counter()
@@ -179,7 +182,7 @@ def train_multitask(
             rows = order[start : start + config.batch_size]
             batch = to_tensors(arrays, rows)
             attend = drop_modalities(batch["attend"], config.modality_dropout, generator)
-            losses = task_losses(model(batch, attend), labels.batch(rows))
+            losses = task_losses(model(batch, attend), labels.batch(rows), config.default_pos_weight)
             if not losses:
                 continue
             loss = combine_losses(model, losses)
@@ -189,7 +192,7 @@ def train_multitask(
             optimizer.step()
             total += float(loss.detach())
             batches += 1
-        score = _validation_score(model, arrays, labels, index["validation"])
+        score = _validation_score(model, arrays, labels, validation_rows)
         record = {
             "epoch": epoch,
             "train_loss": total / max(batches, 1),

@@ -24,7 +24,7 @@ FAST_RUN_CONFIG = {
     "ops": {
         "shared_space": {"config": {"epochs": 1}},
         "multitask_model": {"config": {"seeds": [0, 1], "epochs": 3}},
-        "model_evaluation": {"config": {"baseline_seeds": [0], "gate_tolerance": 1.0}},
+        "model_evaluation": {"config": {"baseline_seeds": [0], "single_modality_seeds": [0], "gate_tolerance": 1.0}},
     },
     "loggers": {"console": {"config": {"log_level": "WARNING"}}},
 }
@@ -154,3 +154,30 @@ def test_rerunning_a_partition_replaces_it_exactly(graph):
     assert result.success
     after = {t: len(store.read(t, [day])) for t in before}
     assert after == before and before["raw_prices"] > 0
+
+
+def test_a_failing_model_gate_blocks_scoring(graph):
+    """An impossible gate (beat the best baseline by a full AUC point) must stop risk_scores."""
+    store = graph["store"]
+    scored_before = len(store.read("risk_scores"))
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        selection=["model_evaluation", "risk_scores"],
+        resources=graph["resources"],
+        instance=graph["instance"],
+        tags={ASSET_PARTITION_RANGE_START_TAG: FIRST, ASSET_PARTITION_RANGE_END_TAG: LAST},
+        run_config={"ops": {"model_evaluation": {"config": {"baseline_seeds": [0], "single_modality_seeds": [], "gate_tolerance": -1.0}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    gate = [e for e in result.get_asset_check_evaluations() if e.check_name == "model_gate"]
+    assert len(gate) == 1 and not gate[0].passed
+    assert "risk_scores" not in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert store.read_json("model_evaluation")["gate"]["passed"] is False
+    # Scoring later, outside that run, is refused too: the asset reads the failed verdict.
+    later = dg.materialize(
+        [*defs.assets], selection=["risk_scores"], resources=graph["resources"], instance=graph["instance"],
+        partition_key="2024-09-30", raise_on_error=False,
+    )
+    assert not later.success
+    assert len(store.read("risk_scores")) == scored_before

@@ -129,3 +129,52 @@ def test_multitask_models_round_trip_without_pickle(tmp_path):
     assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.pkl"))
     for original, loaded in zip(models, load_multitask(card)):
         np.testing.assert_allclose(predict(original, arrays)["default"], predict(loaded, arrays)["default"], rtol=1e-6)
+
+
+def test_similarity_search_finds_the_cross_modal_match():
+    from mmrisk_dagster.ml.shared_space import similar_entity_dates
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(6, 8)).astype(np.float32)
+    frame = pd.DataFrame(
+        {
+            "entity_id": [f"e{i}" for i in range(6)],
+            "date": pd.to_datetime(["2024-01-02"] * 6),
+            "news_shared": list(vectors),
+            "news_present": [True] * 6,
+            "prices_shared": list(rng.normal(size=(6, 8)).astype(np.float32)),
+            "prices_present": [True, True, True, True, False, True],
+        }
+    )
+    frame.at[3, "prices_shared"] = vectors[0] * 2  # e3's prices point where e0's news does
+    frame["fused_shared"] = [(a + b) / 2 for a, b in zip(frame["news_shared"], frame["prices_shared"])]
+    found = similar_entity_dates(frame, "e0", "2024-01-02", query="news", against="prices", top=3)
+    assert found["entity_id"].iloc[0] == "e3" and found["similarity"].iloc[0] == pytest.approx(1.0)
+    assert "e4" not in set(found["entity_id"]), "rows without the searched modality are skipped"
+    assert "e0" not in set(found["entity_id"]), "the query itself is not a result"
+    with pytest.raises(KeyError):
+        similar_entity_dates(frame, "e9", "2024-01-02")
+
+
+def test_a_crippled_model_fails_the_gate_against_real_baselines():
+    from mmrisk_dagster.ml.evaluation import evaluate, gate_decision
+    from mmrisk_dagster.ml.training import PreparedData
+
+    arrays = _arrays(600, days=100)
+    # Default depends on one fundamental: the tabular baseline can see it, an untrained model cannot.
+    values = {
+        "default": (arrays.inputs["fundamentals"][:, 0] > 0.5).astype(float),
+        "log_forward_vol": np.full(600, np.nan),
+        "movement": np.full(600, np.nan),
+        "sentiment": np.full(600, np.nan),
+    }
+    labels = LabelArrays(values, 0.0, 1.0)
+    split = chronological_split(arrays.keys["date"], SplitSpec(0.5, 0.2, 2))
+    data = PreparedData(arrays, split, split_index(arrays.keys, split), labels)
+    crippled = FusionConfig(epochs=1, lr=1e-9, batch_size=4096)
+    models, _ = train_ensemble(arrays, labels, data.index, DIMS, crippled, [0])
+    report = evaluate(models, data, {"x": [0, 1], "y": [0, 1]}, ["word"] * 600, [0])
+    gate = gate_decision(report["gate_inputs"], tolerance=0.05)
+    assert report["gate_inputs"]["best_baseline"] == "hist_gbm"
+    assert report["gate_inputs"]["best_baseline_auc"] > 0.9
+    assert not gate["passed"] and gate["margin"] < -0.05

@@ -1,0 +1,148 @@
+"""Model quality on synthetic universes: the fused model against its baselines.
+
+Runs the project's core (the functions the assets call) on one or more synthetic universes,
+fits the shared space and the model ensemble on the training dates, and reports the chronological
+test split's credit-default AUC for the fused model, the TF-IDF + logistic regression and
+HistGradientBoosting baselines, models trained on a single modality, and the fused model with each
+modality removed at inference. Figures are mean ± std over model seeds, per universe and pooled.
+
+    python benchmarks/model_quality.py --entities 150 --universe-seeds 11 12 13 --out benchmarks/results/model_quality.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from mmrisk_dagster.ml.baselines import entity_date_texts  # noqa: E402
+from mmrisk_dagster.ml.evaluation import evaluate  # noqa: E402
+from mmrisk_dagster.ml.features import aggregate_text, chart_images, fundamentals_asof, price_windows  # noqa: E402
+from mmrisk_dagster.ml.fusion import FusionConfig  # noqa: E402
+from mmrisk_dagster.ml.inputs import infer_dims  # noqa: E402
+from mmrisk_dagster.ml.labels import build_labels  # noqa: E402
+from mmrisk_dagster.ml.metrics import mean_std  # noqa: E402
+from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, PanelSpec, assemble_panel  # noqa: E402
+from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window  # noqa: E402
+from mmrisk_dagster.ml.text import EmbeddingCache, encode_texts, make_encoder  # noqa: E402
+from mmrisk_dagster.ml.training import SplitSpec, fit_ensemble, prepare  # noqa: E402
+from mmrisk_dagster.sources.cleaning import CLEANERS, clean_social, fundamental_feature_columns  # noqa: E402
+from mmrisk_dagster.sources.synthetic import SyntheticConfig, generate  # noqa: E402
+
+
+def build_panel(config: SyntheticConfig, text_encoder: str, cache: EmbeddingCache):
+    universe = generate(config)
+    clean = {
+        t: (clean_social(universe.table(t), "salt") if t == "social" else CLEANERS[t](universe.table(t))).clean
+        for t in ("fundamentals", "prices", "news", "social", "events")
+    }
+    dates = pd.DatetimeIndex(sorted(clean["prices"]["date"].unique()))
+    encoder = make_encoder(text_encoder)
+    news, social = clean["news"], clean["social"]
+    news_vectors, _ = encode_texts((news["headline"] + ". " + news["body"].fillna("")).str.strip(" .").tolist(), encoder, cache)
+    social_vectors, _ = encode_texts(social["text"].tolist(), encoder, cache)
+    embeddings = {
+        "fundamentals": fundamentals_asof(clean["fundamentals"], dates, fundamental_feature_columns(clean["fundamentals"]), 130),
+        "prices": price_windows(clean["prices"], dates),
+        "chart": chart_images(clean["prices"], dates),
+        "news": aggregate_text(news, news_vectors),
+        "social": aggregate_text(social, social_vectors, "author_id"),
+    }
+    panel = assemble_panel(embeddings, dates, PanelSpec(DEFAULT_MAX_AGE))
+    labels = build_labels(clean["prices"], clean["events"], news, horizon=20)
+    return panel, labels, clean
+
+
+def run_universe(config, args, cache) -> dict:
+    started = time.perf_counter()
+    panel, labels, clean = build_panel(config, args.text_encoder, cache)
+    dims = infer_dims(panel)
+    spec = SplitSpec()
+    data = prepare(panel, labels, dims, spec)
+    held_out = np.concatenate([data.index["validation"], data.index["test"]])
+    space, _, retrieval = fit_on_training_window(data.arrays, dims, data.index["train"], held_out, SharedSpaceConfig(epochs=args.space_epochs))
+    fusion = FusionConfig(d=space.d, epochs=args.epochs)
+    fitted = fit_ensemble(data, space.encoders.state_dict(), dims, fusion, args.model_seeds)
+    texts = entity_date_texts(data.arrays.keys, clean["news"], clean["social"], DEFAULT_MAX_AGE["news"])
+    report = evaluate(fitted.models, data, fitted.calibrator, texts, args.model_seeds, space, args.model_seeds)
+    report["retrieval"] = {k: retrieval[k] for k in ("mean_recall", "mean_random")}
+    report["events"] = {
+        split: int(np.nansum(data.labels.values["default"][idx] == 1)) for split, idx in data.index.items()
+    }
+    report["seconds"] = time.perf_counter() - started
+    return report
+
+
+def summarize(reports: list[dict]) -> dict:
+    def member_aucs(report):
+        return report["model"]["members"]["default"]["auc"]
+
+    rows = {"fused model": [member_aucs(r)["mean"] for r in reports]}
+    for name in reports[0]["baselines"]:
+        rows[name] = [r["baselines"][name]["test"]["mean"] for r in reports]
+    for modality in reports[0]["single_modality_models"]:
+        rows[f"only {modality} (trained)"] = [r["single_modality_models"][modality]["test"]["mean"] for r in reports]
+    for modality in reports[0]["ablation"]["removed"]:
+        rows[f"without {modality} (inference)"] = [r["ablation"]["removed"][modality]["auc"] for r in reports]
+    return {name: mean_std(values) for name, values in rows.items()}
+
+
+def markdown(summary: dict, per_universe: list[dict]) -> str:
+    lines = ["| credit-default AUC, test split | mean over universes | std |", "|---|---|---|"]
+    lines += [f"| {name} | {v['mean']:.3f} | {v['std']:.3f} |" for name, v in summary.items()]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entities", type=int, default=150)
+    parser.add_argument("--start", default="2024-01-01")
+    parser.add_argument("--end", default="2025-12-31")
+    parser.add_argument("--universe-seeds", type=int, nargs="+", default=[11, 12, 13])
+    parser.add_argument("--model-seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=FusionConfig().epochs)
+    parser.add_argument("--space-epochs", type=int, default=SharedSpaceConfig().epochs)
+    parser.add_argument("--text-encoder", default="minilm")
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "mmrisk-benchmark-cache.duckdb"))
+    parser.add_argument("--out", default="benchmarks/results/model_quality.json")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    cache = EmbeddingCache(args.cache)
+    started = time.perf_counter()
+    reports = []
+    for seed in args.universe_seeds:
+        config = SyntheticConfig(n_entities=args.entities, seed=seed, start=date.fromisoformat(args.start), end=date.fromisoformat(args.end))
+        report = run_universe(config, args, cache)
+        reports.append(report)
+        print(f"universe seed {seed}: events {report['events']}, {report['seconds']:.0f}s")
+        print(report["markdown"], flush=True)
+    summary = summarize(reports)
+    table = markdown(summary, reports)
+    result = {
+        "config": vars(args),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
+        "summary": summary,
+        "universes": {str(s): r for s, r in zip(args.universe_seeds, reports)},
+        "markdown": table,
+        "wall_seconds": time.perf_counter() - started,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=float))
+    out.with_suffix(".md").write_text(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
