@@ -132,7 +132,12 @@ def parse_utc(values: pd.Series) -> pd.Series:
 
 
 def _to_day(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, errors="coerce").dt.tz_localize(None).dt.normalize()
+    """Calendar days (naive midnight). Text must be ISO 8601, judged value by value: pandas
+    would otherwise guess one format from the first row and fail every row written another way."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = pd.to_datetime(values)
+        return (stamps.dt.tz_convert("UTC").dt.tz_localize(None) if stamps.dt.tz else stamps).dt.normalize()
+    return pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").dt.tz_localize(None).dt.normalize()
 
 
 def _blank(values: pd.Series) -> pd.Series:
