@@ -36,7 +36,7 @@ GX_ASSETS = (*(f"raw_{t}" for t in RAW_TABLES), *CLEANED, "quarantine")
 
 
 def expectation_result(outcome: gx.SuiteOutcome) -> dg.AssetCheckResult:
-    failed = outcome.failures
+    failed, summary = outcome.failures, gx.summary(outcome)
     return dg.AssetCheckResult(
         passed=outcome.passed,
         severity=ERROR if outcome.critical_failures else WARN,
@@ -47,8 +47,8 @@ def expectation_result(outcome: gx.SuiteOutcome) -> dg.AssetCheckResult:
         ),
         metadata={
             "suite": dg.MetadataValue.path(outcome.path),
-            **{k: v for k, v in gx.summary(outcome).items() if k != "failures"},
-            "failures": dg.MetadataValue.json(gx.summary(outcome)["failures"]),
+            **{k: v for k, v in summary.items() if k != "failures"},
+            "failures": dg.MetadataValue.json(summary["failures"]),
             "results": dg.MetadataValue.md(gx.markdown_table(outcome)),
         },
     )
@@ -59,7 +59,7 @@ def _expectations_check(asset: str) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(
         asset=asset, name="expectations", blocking=True, partitions_def=daily_partitions,
-        description=f"Great Expectations suite assets/expectations/{asset}.json. {suite['meta']['description']} "
+        description=f"Great Expectations suite assets/expectations/{asset}.json. {suite.get('meta', {}).get('description', '')} "
         "ERROR (blocks downstream) when a critical expectation fails, WARN when only warnings do.",
     )
     def expectations(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame) -> dg.AssetCheckResult:
