@@ -1,4 +1,18 @@
-"""Asset checks between the stages. ERROR checks are blocking: downstream assets do not run."""
+"""Asset checks between the stages.
+
+Severity has a meaning: a key, schema or type failure makes the data unusable and is ERROR; every
+such check is blocking, so downstream assets do not run. Distribution or freshness drift is WARN:
+shown in the UI, nothing stops. A check that finds both reports ERROR.
+
+* raw, cleaned and quarantine tables: `expectations`, the Great Expectations suite
+  `assets/expectations/<asset>.json` (`checks/gx.py`; the cleaned tables' suites include their
+  unique keys), plus `rows_conserved` (raw = clean + quarantined, per partition) on every
+  cleaned table;
+* embeddings: `vectors_valid` (dimension, finite values, one row per entity-date: ERROR; norms
+  outside the range their construction allows: WARN);
+* panel: `modality_coverage`, each modality's coverage per date against its trailing average;
+* shared space: `alignment_above_random`; model: the `model_gate`; scores: `scores_valid`.
+"""
 
 import dagster as dg
 import numpy as np
@@ -6,70 +20,149 @@ import pandas as pd
 
 from mmrisk_dagster.assets.clean import CLEANED
 from mmrisk_dagster.assets.embeddings import embedding_assets
+from mmrisk_dagster.assets.raw import RAW_TABLES
+from mmrisk_dagster.checks import gx
+from mmrisk_dagster.checks.invariants import VectorSpec, coverage_by_date, coverage_drops, inspect_vectors
+from mmrisk_dagster.ml.features import CHART_HEIGHT, CHART_WIDTH, PRICE_FEATURES, PRICE_WINDOW
 from mmrisk_dagster.ml.panel import MODALITIES
+from mmrisk_dagster.ml.text import TEXT_DIM
 from mmrisk_dagster.partitions import daily_partitions
-from mmrisk_dagster.sources.contract import CONTRACTS, PARTITION_COLUMN
+from mmrisk_dagster.resources import WarehouseResource
+from mmrisk_dagster.sources.calendar import business_day_offset, business_days
+from mmrisk_dagster.sources.contract import PARTITION_COLUMN
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+GX_ASSETS = (*(f"raw_{t}" for t in RAW_TABLES), *CLEANED, "quarantine")
 
 
-def _cleaned_checks(name: str, table: str) -> list[dg.AssetChecksDefinition]:
-    key = list(dict.fromkeys([*CONTRACTS[table].key, PARTITION_COLUMN]))
+def expectation_result(outcome: gx.SuiteOutcome) -> dg.AssetCheckResult:
+    failed, summary = outcome.failures, gx.summary(outcome)
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=ERROR if outcome.critical_failures else WARN,
+        description=(
+            f"{len(outcome.results)} expectations held on {outcome.rows} rows" if not failed else
+            f"{len(failed)} of {len(outcome.results)} expectations failed "
+            f"({len(outcome.critical_failures)} critical): " + ", ".join(r.name for r in failed[:5])
+        ),
+        metadata={
+            "suite": dg.MetadataValue.path(outcome.path),
+            **{k: v for k, v in summary.items() if k != "failures"},
+            "failures": dg.MetadataValue.json(summary["failures"]),
+            "results": dg.MetadataValue.md(gx.markdown_table(outcome)),
+        },
+    )
 
-    @dg.asset_check(asset=name, name="keys_unique", blocking=True, partitions_def=daily_partitions,
-                    description=f"No two rows share the key {key}.")
-    def keys_unique(frame: pd.DataFrame) -> dg.AssetCheckResult:
-        duplicated = frame.duplicated(key, keep=False)
-        examples = frame.loc[duplicated, key].head(5).astype(str).to_dict(orient="records")
-        return dg.AssetCheckResult(
-            passed=not duplicated.any(), severity=ERROR,
-            metadata={"duplicate_rows": int(duplicated.sum()), "examples": dg.MetadataValue.json(examples)},
-        )
 
+def _expectations_check(asset: str) -> dg.AssetChecksDefinition:
+    suite = gx.load_suite(asset)
+
+    @dg.asset_check(
+        asset=asset, name="expectations", blocking=True, partitions_def=daily_partitions,
+        description=f"Great Expectations suite assets/expectations/{asset}.json. {suite.get('meta', {}).get('description', '')} "
+        "ERROR (blocks downstream) when a critical expectation fails, WARN when only warnings do.",
+    )
+    def expectations(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame) -> dg.AssetCheckResult:
+        days = pd.DatetimeIndex(pd.to_datetime(context.partition_keys))
+        return expectation_result(gx.validate(frame, asset, gx.range_parameters(days.min(), days.max())))
+
+    return expectations
+
+
+def _rows_conserved_check(name: str, table: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=name, name="rows_conserved", blocking=True, partitions_def=daily_partitions,
                     additional_ins={"raw": dg.AssetIn(f"raw_{table}"), "quarantine": dg.AssetIn("quarantine")},
-                    description="Every raw row is either clean or quarantined: nothing is lost.")
+                    description="Every raw row is either clean or quarantined, partition by partition: nothing is lost.")
     def rows_conserved(frame: pd.DataFrame, raw: pd.DataFrame, quarantine: pd.DataFrame) -> dg.AssetCheckResult:
-        quarantined = int((quarantine["source"] == table).sum())
+        quarantined = quarantine[quarantine["source"] == table]
+        per_day = pd.DataFrame({
+            "raw": raw.groupby(PARTITION_COLUMN).size(),
+            "clean": frame.groupby(PARTITION_COLUMN).size(),
+            "quarantined": quarantined.groupby(PARTITION_COLUMN).size(),
+        }).fillna(0).astype(int)
+        unbalanced = per_day[per_day["raw"] != per_day["clean"] + per_day["quarantined"]]
         return dg.AssetCheckResult(
-            passed=len(raw) == len(frame) + quarantined, severity=ERROR,
-            metadata={"rows_in": len(raw), "rows_clean": len(frame), "rows_quarantined": quarantined},
+            passed=unbalanced.empty, severity=ERROR,
+            metadata={
+                "rows_in": len(raw), "rows_clean": len(frame), "rows_quarantined": len(quarantined),
+                "unbalanced_partitions": dg.MetadataValue.json(
+                    {str(d.date()): r.to_dict() for d, r in unbalanced.head(10).iterrows()}
+                ),
+            },
         )
 
-    return [keys_unique, rows_conserved]
+    return rows_conserved
+
+
+# Norm ranges follow from how each embedding is built (ml/features.py): price features are
+# clipped to +-25, fundamentals are centered ranks in (-0.5, 0.5), text vectors are a unit
+# direction plus log1p(count), charts are judged by their share of inked pixels.
+VECTOR_SPECS = {
+    "fundamentals_embedding": VectorSpec("vector", None, 0.0, None, norm_per_sqrt_dim=0.5),
+    "price_sequence_embedding": VectorSpec("vector", PRICE_WINDOW * len(PRICE_FEATURES), 0.0, None, norm_per_sqrt_dim=25.0),
+    "chart_image_embedding": VectorSpec("image", CHART_HEIGHT * CHART_WIDTH // 8, 1e-6, 0.5),
+    "news_embedding": VectorSpec("vector", TEXT_DIM + 1, 1.0, 10.0),
+    "social_embedding": VectorSpec("vector", TEXT_DIM + 1, 1.0, 10.0),
+}
 
 
 def _embedding_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+    spec = VECTOR_SPECS[asset.key.to_user_string()]
+
     @dg.asset_check(asset=asset, name="vectors_valid", blocking=True, partitions_def=daily_partitions,
-                    description="Every vector is finite, all have one length, and rows are unique per entity-date.")
+                    description="ERROR: vectors of another dimension, non-finite values or two rows for one "
+                    "entity-date. WARN: norms outside the range the embedding's construction allows.")
     def vectors_valid(frame: pd.DataFrame) -> dg.AssetCheckResult:
-        column = "image" if "image" in frame else "vector"
-        lengths = frame[column].map(len) if len(frame) else pd.Series(dtype=int)
-        finite = column == "image" or all(np.isfinite(np.asarray(v)).all() for v in frame[column])
-        unique = not frame.duplicated(["entity_id", "date"]).any()
-        norms = [] if column == "image" else [float(np.linalg.norm(v)) for v in frame[column]]
+        report = inspect_vectors(frame, spec)
         return dg.AssetCheckResult(
-            passed=bool(finite and lengths.nunique() <= 1 and unique), severity=ERROR,
+            passed=report.structurally_valid and report.norms_in_range,
+            severity=ERROR if not report.structurally_valid else WARN,
             metadata={
-                "rows": len(frame),
-                "dimension": int(lengths.iloc[0]) if len(lengths) else 0,
-                "all_finite": bool(finite),
-                "keys_unique": bool(unique),
-                "norm_min": min(norms) if norms else 0.0,
-                "norm_max": max(norms) if norms else 0.0,
+                "rows": report.rows,
+                "dimension": report.dimensions[0] if len(report.dimensions) == 1 else 0,
+                "dimensions_seen": dg.MetadataValue.json(report.dimensions),
+                "expected_dimension": report.expected_dimension or 0,
+                "non_finite_rows": report.non_finite_rows,
+                "duplicate_keys": report.duplicate_keys,
+                "norm_min": report.norm_min,
+                "norm_median": report.norm_median,
+                "norm_max": report.norm_max,
+                "norm_bounds": dg.MetadataValue.json(list(report.norm_bounds)),
+                "norm_out_of_range_rows": report.out_of_range_rows,
+                "examples": dg.MetadataValue.json(report.examples),
             },
         )
 
     return vectors_valid
 
 
+COVERAGE_WINDOW = 20  # business days of trailing coverage a date is compared with
+
+
 @dg.asset_check(asset="modality_panel", partitions_def=daily_partitions,
-                description="Warns when a modality seen in the data is absent from every row of these partitions.")
-def modality_coverage(modality_panel: pd.DataFrame) -> dg.AssetCheckResult:
-    coverage = {m: float(modality_panel[f"{m}_present"].mean()) if len(modality_panel) else 0.0 for m in MODALITIES}
+                description=f"Warns when a modality's coverage on a date falls below a quarter of its average "
+                f"over the previous {COVERAGE_WINDOW} business days, or when the panel is empty.")
+def modality_coverage(context: dg.AssetCheckExecutionContext, modality_panel: pd.DataFrame,
+                      warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    days = pd.DatetimeIndex(pd.to_datetime(context.partition_keys))
+    # The trailing window of the first days lies before this run: read it from the warehouse.
+    before = business_days(business_day_offset(days[:1], -COVERAGE_WINDOW)[0], days[0] - pd.Timedelta(days=1))
+    store = warehouse.store()
+    existing = set(store.existing_partitions("modality_panel"))
+    history_keys = [k for k in before.strftime("%Y-%m-%d") if k in existing]
+    history = store.read("modality_panel", history_keys) if history_keys else modality_panel.iloc[:0]
+    panel = pd.concat([history, modality_panel], ignore_index=True)
+    coverage, rows = coverage_by_date(panel, MODALITIES)
+    drops = coverage_drops(coverage, rows, days, window=COVERAGE_WINDOW)
+    in_run = coverage[coverage.index.isin(days)]
     return dg.AssetCheckResult(
-        passed=len(modality_panel) > 0 and max(coverage.values()) > 0, severity=WARN,
-        metadata={"rows": len(modality_panel), "coverage": dg.MetadataValue.json(coverage)},
+        passed=len(modality_panel) > 0 and drops.empty, severity=WARN,
+        metadata={
+            "rows": len(modality_panel),
+            "coverage": dg.MetadataValue.json({m: float(in_run[m].mean()) if len(in_run) else 0.0 for m in MODALITIES}),
+            "dates_with_a_drop": int(drops["date"].nunique()) if len(drops) else 0,
+            "drops": dg.MetadataValue.json(drops.head(10).astype(str).to_dict(orient="records")),
+        },
     )
 
 
@@ -77,9 +170,12 @@ def modality_coverage(modality_panel: pd.DataFrame) -> dg.AssetCheckResult:
 def alignment_above_random(shared_space: dict) -> dg.AssetCheckResult:
     retrieval = shared_space["retrieval"]
     ratio = retrieval["mean_recall"] / max(retrieval["mean_random"], 1e-12)
+    pairs = retrieval.get("pairs", {})
+    weakest = min(pairs, key=lambda p: pairs[p]["recall"] / max(pairs[p]["random"], 1e-12)) if pairs else ""
     return dg.AssetCheckResult(
         passed=bool(ratio >= 2.0), severity=WARN,
-        metadata={"recall_at_10": retrieval["mean_recall"], "random": retrieval["mean_random"], "ratio": ratio},
+        metadata={"recall_at_10": retrieval["mean_recall"], "random": retrieval["mean_random"], "ratio": ratio,
+                  "weakest_pair": weakest},
     )
 
 
@@ -95,21 +191,28 @@ def model_gate(model_evaluation: dict) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="risk_scores", blocking=True, partitions_def=daily_partitions,
-                description="Probabilities in [0, 1], one row per entity-date, attention weights sum to one.")
+                description="Probabilities in [0, 1], positive finite volatility, one row per entity-date, "
+                "non-negative attention weights summing to one.")
 def scores_valid(risk_scores: pd.DataFrame) -> dg.AssetCheckResult:
     probability_columns = ["default_probability", "movement_probability"]
-    in_range = bool(((risk_scores[probability_columns] >= 0) & (risk_scores[probability_columns] <= 1)).all().all())
-    attention = risk_scores.filter(like="attention_").to_numpy()
+    probabilities = risk_scores[probability_columns]
+    in_range = bool(((probabilities >= 0) & (probabilities <= 1)).all().all())  # NaN fails too
+    volatility = risk_scores["predicted_volatility"].to_numpy(dtype=float)
+    volatility_valid = bool((np.isfinite(volatility) & (volatility > 0)).all())
+    attention = risk_scores.filter(like="attention_").to_numpy(dtype=float)
     attention_error = float(np.abs(attention.sum(axis=1) - 1).max()) if len(attention) else 0.0
+    attention_valid = bool(np.isfinite(attention).all() and (attention >= 0).all()) and attention_error < 1e-4
     unique = not risk_scores.duplicated(["entity_id", "date"]).any()
     return dg.AssetCheckResult(
-        passed=in_range and unique and attention_error < 1e-4, severity=ERROR,
-        metadata={"probabilities_in_range": in_range, "keys_unique": unique, "max_attention_error": attention_error},
+        passed=in_range and volatility_valid and attention_valid and unique, severity=ERROR,
+        metadata={"probabilities_in_range": in_range, "volatility_positive_finite": volatility_valid,
+                  "keys_unique": unique, "max_attention_error": attention_error},
     )
 
 
 asset_checks = [
-    *[check for name, table in CLEANED.items() for check in _cleaned_checks(name, table)],
+    *[_expectations_check(asset) for asset in GX_ASSETS],
+    *[_rows_conserved_check(name, table) for name, table in CLEANED.items()],
     *[_embedding_check(asset) for asset in embedding_assets],
     modality_coverage,
     alignment_above_random,

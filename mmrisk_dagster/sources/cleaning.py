@@ -1,9 +1,10 @@
 """Cleaning: raw canonical tables -> typed, deduplicated, UTC tables plus quarantined rows.
 
 Every input row ends in exactly one of the two outputs (`CleaningResult.clean` or
-`.rejected`), so `len(raw) == len(clean) + len(rejected)` always holds. Duplicates are judged
-within a partition (`date`), which keeps re-running one partition equivalent to re-running a
-range that contains it.
+`.rejected`), so `len(raw) == len(clean) + len(rejected)` always holds; `clean_rows` and
+`rejected_rows` say which input row each output row came from (together a permutation of the
+input positions). Duplicates are judged within a partition (`date`), which keeps re-running one
+partition equivalent to re-running a range that contains it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,19 @@ from mmrisk_dagster.sources.contract import (
 )
 
 QUARANTINE_COLUMNS = ("source", "natural_key", "reason", "detail", "payload", PARTITION_COLUMN)
+# Every reason code a quarantined row can carry (the quarantine suite checks against this list).
+REASONS = (
+    "null_key",
+    "null_value",
+    "wrong_type",
+    "unparseable_timestamp",
+    "future_timestamp",
+    "out_of_range",
+    "inconsistent_ohlc",
+    "empty_text",
+    "text_too_long",
+    "duplicate_key",
+)
 MAX_TEXT_CHARS = 5_000
 KNOWN_EVENT_TYPES = ("default",)
 
@@ -34,6 +48,22 @@ KNOWN_EVENT_TYPES = ("default",)
 class CleaningResult:
     clean: pd.DataFrame
     rejected: pd.DataFrame
+    clean_rows: np.ndarray  # position in the raw input of each clean row
+    rejected_rows: np.ndarray  # position in the raw input of each rejected row
+
+
+def _payload(record: dict) -> str:
+    """The raw row as strict JSON (missing values are null, infinities are strings). Texts past
+    MAX_TEXT_CHARS are cut (the raw table keeps them whole) so that one absurd value cannot
+    bloat the quarantine."""
+    for column, value in record.items():
+        if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+            record[column] = f"{value[:MAX_TEXT_CHARS]}...[cut: {len(value)} chars in the raw table]"
+        elif value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+            record[column] = None
+        elif isinstance(value, float) and np.isinf(value):
+            record[column] = str(value)
+    return json.dumps(record, default=str, allow_nan=False)
 
 
 class _Rejector:
@@ -43,13 +73,16 @@ class _Rejector:
         self.contract = contract
         self.raw = raw
         self.parts: list[pd.DataFrame] = []
+        self.positions: list[np.ndarray] = []
 
     def reject(self, frame: pd.DataFrame, mask: pd.Series, reason: str, detail: str) -> pd.DataFrame:
+        assert reason in REASONS, reason
         mask = mask.fillna(False).astype(bool)
         if mask.any():
             bad = self.raw.loc[frame.index[mask]]
+            self.positions.append(frame.index[mask].to_numpy())
             key = bad[list(self.contract.key)].astype(str).agg("|".join, axis=1)
-            payload = [json.dumps(r, default=str) for r in bad.to_dict(orient="records")]
+            payload = [_payload(r) for r in bad.to_dict(orient="records")]
             self.parts.append(
                 pd.DataFrame(
                     {
@@ -68,7 +101,8 @@ class _Rejector:
         rejected = (
             pd.concat(self.parts, ignore_index=True) if self.parts else empty_quarantine()
         )
-        return CleaningResult(clean.reset_index(drop=True), rejected)
+        rejected_rows = np.concatenate(self.positions) if self.positions else np.array([], dtype=int)
+        return CleaningResult(clean.reset_index(drop=True), rejected, clean.index.to_numpy(), rejected_rows)
 
 
 def empty_quarantine() -> pd.DataFrame:
@@ -98,7 +132,12 @@ def parse_utc(values: pd.Series) -> pd.Series:
 
 
 def _to_day(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, errors="coerce").dt.tz_localize(None).dt.normalize()
+    """Calendar days (naive midnight). Text must be ISO 8601, judged value by value: pandas
+    would otherwise guess one format from the first row and fail every row written another way."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = pd.to_datetime(values)
+        return (stamps.dt.tz_convert("UTC").dt.tz_localize(None) if stamps.dt.tz else stamps).dt.normalize()
+    return pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").dt.tz_localize(None).dt.normalize()
 
 
 def _blank(values: pd.Series) -> pd.Series:
@@ -110,9 +149,8 @@ def _start(table: str, raw: pd.DataFrame) -> tuple[_Rejector, pd.DataFrame]:
     raw = raw.reset_index(drop=True)
     contract = CONTRACTS[table]
     rejector = _Rejector(contract, raw)
-    frame = rejector.reject(
-        raw.copy(), raw[list(contract.key)].isna().any(axis=1), "null_key", "a key column is null"
-    )
+    null_key = pd.concat([_blank(raw[c]) for c in contract.key], axis=1).any(axis=1)
+    frame = rejector.reject(raw.copy(), null_key, "null_key", "a key column is null or blank")
     return rejector, frame.assign(**{PARTITION_COLUMN: _to_day(frame[PARTITION_COLUMN])})
 
 
@@ -270,6 +308,10 @@ def clean_events(raw: pd.DataFrame) -> CleaningResult:
     day = _to_day(frame["event_date"])
     frame = rejector.reject(frame, day.isna(), "unparseable_timestamp", "event_date unparseable")
     frame = frame.assign(event_date=day.loc[frame.index], event_type=frame["event_type"].astype(str).str.lower())
+    frame = rejector.reject(
+        frame, frame["event_date"] > frame[PARTITION_COLUMN], "future_timestamp",
+        "event_date after the partition it arrived in",
+    )
     frame = rejector.reject(
         frame, ~frame["event_type"].isin(KNOWN_EVENT_TYPES), "out_of_range",
         f"event_type not in {KNOWN_EVENT_TYPES}",

@@ -70,3 +70,13 @@ def test_ui_shows_the_blocking_model_gate(webserver):
     query = '{ assetNodeOrError(assetKey: {path: ["model_evaluation"]}) { ... on AssetNode { assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } } }'
     checks = _graphql(webserver, query)["assetNodeOrError"]["assetChecksOrError"]["checks"]
     assert {"name": "model_gate", "blocking": True} in checks
+
+
+def test_ui_shows_a_blocking_expectation_suite_on_every_raw_and_cleaned_table(webserver):
+    from mmrisk_dagster.checks import GX_ASSETS
+
+    for asset in GX_ASSETS:
+        query = f'{{ assetNodeOrError(assetKey: {{path: ["{asset}"]}}) {{ ... on AssetNode {{ assetChecksOrError {{ ... on AssetChecks {{ checks {{ name blocking description }} }} }} }} }} }}'
+        checks = _graphql(webserver, query)["assetNodeOrError"]["assetChecksOrError"]["checks"]
+        suite = next(c for c in checks if c["name"] == "expectations")
+        assert suite["blocking"] and f"assets/expectations/{asset}.json" in suite["description"], asset

@@ -1,0 +1,87 @@
+"""The raw -> cleaning slice of the graph, materialized with its checks on `files` folders built
+from the corpus: a file that breaks a critical expectation stops everything downstream of it,
+and on every other bad-input case each cleaned table conserves its rows."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from mmrisk_dagster.assets.clean import CLEANED, cleaned_assets, quarantine
+from mmrisk_dagster.assets.raw import raw_assets
+from mmrisk_dagster.definitions import defs
+from mmrisk_dagster.resources import DataSourceResource, WarehouseResource
+from mmrisk_dagster.resources.io_manager import WarehouseIOManager
+from mmrisk_dagster.resources.warehouse import ParquetWarehouse
+
+CASES = Path(__file__).parent / "cases"
+SLICE = [*raw_assets, *cleaned_assets, quarantine]
+SLICE_KEYS = {key for asset in SLICE for key in asset.keys}
+SLICE_CHECKS = [c for c in defs.asset_checks if {k.asset_key for k in c.check_keys} <= SLICE_KEYS]
+
+
+def materialize_slice(folder: Path, home: Path) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [*SLICE, *SLICE_CHECKS],
+        resources={
+            "io_manager": WarehouseIOManager(root=str(home / "warehouse")),
+            "warehouse": WarehouseResource(root=str(home / "warehouse"), models_root=str(home / "models")),
+            "data_source": DataSourceResource(kind="files", path=str(folder)),
+        },
+        tags={ASSET_PARTITION_RANGE_START_TAG: "2024-01-01", ASSET_PARTITION_RANGE_END_TAG: "2024-01-10"},
+        raise_on_error=False,
+    )
+
+
+def materialized(result) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+
+def evaluations(result) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.asset_check_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
+
+
+def test_a_file_failing_a_critical_expectation_blocks_everything_downstream(tmp_path):
+    case = CASES / "prices_decimal_commas"
+    blocked_by = json.loads((case / "expected.json").read_text())["blocked_by"]
+    result = materialize_slice(case, tmp_path)
+    assert not result.success
+    check = evaluations(result)[blocked_by]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "expect_column_values_to_match_regex(open)" in check.metadata["failures"].value
+    done = materialized(result)
+    assert "raw_prices" in done and "news" in done  # upstream and unrelated assets ran
+    assert "prices" not in done and "quarantine" not in done  # downstream of raw_prices did not
+
+
+@pytest.fixture(scope="module")
+def merged_corpus(tmp_path_factory) -> Path:
+    """One folder holding every quarantine case's rows, table by table (the blocking case aside)."""
+    folder = tmp_path_factory.mktemp("corpus")
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for case in sorted(CASES.iterdir()):
+        spec = json.loads((case / "expected.json").read_text())
+        if spec["outcome"] != "quarantine" or "blocked_by" in spec:
+            continue
+        for file in case.glob("*.csv"):
+            frame = pd.read_csv(file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            parts.setdefault(file.stem, []).append(frame)
+    for table, frames in parts.items():
+        pd.concat(frames, ignore_index=True).to_csv(folder / f"{table}.csv", index=False)
+    return folder
+
+
+def test_rows_are_conserved_and_cleaned_tables_pass_their_suites_on_the_corpus(merged_corpus, tmp_path):
+    result = materialize_slice(merged_corpus, tmp_path)
+    assert result.success
+    checks = evaluations(result)
+    for name in CLEANED:
+        assert checks[f"{name}:rows_conserved"].passed, checks[f"{name}:rows_conserved"].metadata
+        assert checks[f"{name}:expectations"].passed, checks[f"{name}:expectations"].metadata["failures"]
+    assert checks["quarantine:expectations"].passed
+    assert not [k for k, e in checks.items() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    reasons = set(ParquetWarehouse(tmp_path / "warehouse").read("quarantine")["reason"])
+    assert {"wrong_type", "null_key", "duplicate_key", "future_timestamp", "text_too_long", "empty_text"} <= reasons
