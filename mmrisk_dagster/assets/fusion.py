@@ -54,13 +54,15 @@ def modality_panel(context: dg.AssetExecutionContext, config: PanelConfig, **emb
 
 
 class SharedSpaceRunConfig(dg.Config):
-    d: int = 64
-    epochs: int = 6
-    lr: float = 2e-3
-    batch_size: int = 256
-    temperature: float = 0.1
-    modality_dropout: float = 0.2
-    seed: int = 0
+    """Run config mirror of `ml.shared_space.SharedSpaceConfig` (defaults come from there)."""
+
+    d: int = SharedSpaceConfig.d
+    epochs: int = SharedSpaceConfig.epochs
+    lr: float = SharedSpaceConfig.lr
+    batch_size: int = SharedSpaceConfig.batch_size
+    temperature: float = SharedSpaceConfig.temperature
+    modality_dropout: float = SharedSpaceConfig.modality_dropout
+    seed: int = SharedSpaceConfig.seed
 
 
 @dg.asset(

@@ -7,7 +7,7 @@ import pandas as pd
 from mmrisk_dagster.ml.artifacts import load_multitask, load_shared_space, save_multitask
 from mmrisk_dagster.ml.baselines import entity_date_texts
 from mmrisk_dagster.ml.evaluation import evaluate, gate_decision
-from mmrisk_dagster.ml.fusion import FusionConfig
+from mmrisk_dagster.ml.fusion import DEFAULT_TASK_WEIGHTS, FusionConfig
 from mmrisk_dagster.ml.labels import build_labels
 from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE
 from mmrisk_dagster.ml.training import fit_ensemble, prepare
@@ -27,24 +27,28 @@ def training_labels(
 
 
 class MultitaskConfig(dg.Config):
+    """Run config of the model; defaults come from `ml.fusion.FusionConfig`."""
+
     seeds: list[int] = [0, 1, 2]
-    epochs: int = 12
-    lr: float = 1e-3
-    hidden: int = 128
-    dropout: float = 0.1
-    modality_dropout: float = 0.15
-    batch_size: int = 256
-    patience: int = 4
-    weight_default: float = 1.0
-    weight_volatility: float = 0.5
-    weight_movement: float = 0.2
-    weight_sentiment: float = 0.2
-    uncertainty_weighting: bool = False
+    epochs: int = FusionConfig.epochs
+    lr: float = FusionConfig.lr
+    hidden: int = FusionConfig.hidden
+    dropout: float = FusionConfig.dropout
+    modality_dropout: float = FusionConfig.modality_dropout
+    batch_size: int = FusionConfig.batch_size
+    patience: int = FusionConfig.patience
+    default_pos_weight: float = FusionConfig.default_pos_weight
+    weight_default: float = DEFAULT_TASK_WEIGHTS["default"]
+    weight_volatility: float = DEFAULT_TASK_WEIGHTS["log_forward_vol"]
+    weight_movement: float = DEFAULT_TASK_WEIGHTS["movement"]
+    weight_sentiment: float = DEFAULT_TASK_WEIGHTS["sentiment"]
+    uncertainty_weighting: bool = FusionConfig.uncertainty_weighting
 
     def fusion_config(self, d: int, policy: str) -> FusionConfig:
         return FusionConfig(
             d=d, hidden=self.hidden, dropout=self.dropout, modality_dropout=self.modality_dropout,
             epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience,
+            default_pos_weight=self.default_pos_weight,
             task_weights={
                 "default": self.weight_default, "log_forward_vol": self.weight_volatility,
                 "movement": self.weight_movement, "sentiment": self.weight_sentiment,

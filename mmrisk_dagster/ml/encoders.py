@@ -30,14 +30,22 @@ class MLPEncoder(nn.Module):
 
 
 class SequenceEncoder(nn.Module):
+    """GRU over the window, plus the window's mean and standard deviation of every feature.
+
+    The summary path hands the head realized volatility and drift directly: with few labelled
+    events a GRU is slow to learn a standard deviation on its own.
+    """
+
     def __init__(self, n_features: int, d: int, hidden: int = 64):
         super().__init__()
         self.gru = nn.GRU(n_features, hidden, batch_first=True)
-        self.out = nn.Linear(hidden, d)
+        self.summary = nn.LayerNorm(2 * n_features)
+        self.out = nn.Linear(hidden + 2 * n_features, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, last = self.gru(x)
-        return self.out(last[-1])
+        summary = self.summary(torch.cat([x.mean(dim=1), x.std(dim=1)], dim=-1))
+        return self.out(torch.cat([last[-1], summary], dim=-1))
 
 
 class ChartEncoder(nn.Module):

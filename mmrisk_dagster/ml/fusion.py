@@ -28,8 +28,7 @@ TASKS = ("default", "log_forward_vol", "movement", "sentiment")
 BINARY_TASKS = ("default", "movement")
 
 
-def _default_weights() -> dict[str, float]:
-    return {"default": 1.0, "log_forward_vol": 0.5, "movement": 0.2, "sentiment": 0.2}
+DEFAULT_TASK_WEIGHTS = {"default": 1.0, "log_forward_vol": 0.5, "movement": 0.2, "sentiment": 0.2}
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class FusionConfig:
     weight_decay: float = 1e-4
     batch_size: int = 256
     patience: int = 4
-    task_weights: dict[str, float] = field(default_factory=_default_weights)
+    task_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TASK_WEIGHTS))
     uncertainty_weighting: bool = False
     policy: str = "mask"
     # Modalities whose shared-space encoder stays frozen: their tokens are computed once, which
