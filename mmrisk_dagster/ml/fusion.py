@@ -28,7 +28,9 @@ TASKS = ("default", "log_forward_vol", "movement", "sentiment")
 BINARY_TASKS = ("default", "movement")
 
 
-DEFAULT_TASK_WEIGHTS = {"default": 1.0, "log_forward_vol": 0.5, "movement": 0.2, "sentiment": 0.2}
+# Dense auxiliary labels (volatility every day, sentiment on labelled news) regularize the rare
+# default task; on a 100-entity universe these weights gave the best validation AUC.
+DEFAULT_TASK_WEIGHTS = {"default": 1.0, "log_forward_vol": 1.0, "movement": 0.5, "sentiment": 0.5}
 
 
 @dataclass(frozen=True)
