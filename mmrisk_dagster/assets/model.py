@@ -62,7 +62,7 @@ class MultitaskConfig(dg.Config):
     kinds={"pytorch", "mlflow"},
     description="Attention fusion over the present modalities (encoders from the shared space), task "
     "heads for default, volatility, movement and sentiment with masked losses; a seed ensemble, "
-    "early-stopped on validation, calibrated (isotonic) on validation, logged and registered in MLflow.",
+    "early-stopped on validation, calibrated (Platt scaling) on validation, logged and registered in MLflow.",
 )
 def multitask_model(
     context: dg.AssetExecutionContext,

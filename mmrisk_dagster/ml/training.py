@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 
 from mmrisk_dagster.ml.fusion import (
     TASKS,
@@ -215,16 +215,26 @@ def train_multitask(
 
 
 def fit_calibrator(y: np.ndarray, p: np.ndarray) -> dict:
-    """Isotonic calibration fitted on validation; returned as interpolation points (JSON-safe)."""
+    """Platt scaling fitted on validation: P(default) = sigmoid(a * logit(p) + b).
+
+    A two-parameter map rather than isotonic regression: a validation window holds only a few
+    default events, and isotonic steps fitted on them tie whole groups of entities at one value.
+    """
     known = ~np.isnan(y)
     if known.sum() < 10 or y[known].min() == y[known].max():
-        return {"x": [0.0, 1.0], "y": [0.0, 1.0]}
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p[known], y[known])
-    return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+        return {"method": "platt", "a": 1.0, "b": 0.0}
+    logits = _logit(p[known])[:, None]
+    fitted = LogisticRegression(C=1e4, max_iter=1000).fit(logits, y[known])
+    return {"method": "platt", "a": float(fitted.coef_[0, 0]), "b": float(fitted.intercept_[0])}
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 def apply_calibrator(calibrator: dict, p: np.ndarray) -> np.ndarray:
-    return np.interp(p, calibrator["x"], calibrator["y"])
+    return sigmoid(calibrator["a"] * _logit(p) + calibrator["b"])
 
 
 def train_ensemble(arrays, labels, index, dims, config: FusionConfig, seeds: list[int], encoder_state=None, on_epoch=None):
@@ -279,7 +289,7 @@ class FittedEnsemble:
 
 def fit_ensemble(data: PreparedData, encoder_state: dict, dims: dict[str, int], config: FusionConfig, seeds: list[int], on_epoch=None) -> FittedEnsemble:
     """Members trained on the training split, early-stopped on validation; the default
-    probability calibrated on validation (isotonic) for the member-averaged score."""
+    probability calibrated on validation (Platt) for the member-averaged score."""
     from mmrisk_dagster.ml.evaluation import ensemble_predict
 
     models, histories = train_ensemble(data.arrays, data.labels, data.index, dims, config, seeds, encoder_state, on_epoch)

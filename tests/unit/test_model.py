@@ -125,7 +125,7 @@ def test_retrieval_recall_is_one_for_identical_vectors_and_near_random_for_noise
 def test_multitask_models_round_trip_without_pickle(tmp_path):
     arrays = _arrays()
     models = [MultitaskFusionModel(DIMS, FusionConfig()) for _ in range(2)]
-    card = save_multitask(tmp_path, models, FusionConfig(), {"calibrator": {"x": [0, 1], "y": [0, 1]}})
+    card = save_multitask(tmp_path, models, FusionConfig(), {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}})
     assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.pkl"))
     for original, loaded in zip(models, load_multitask(card)):
         np.testing.assert_allclose(predict(original, arrays)["default"], predict(loaded, arrays)["default"], rtol=1e-6)
@@ -173,8 +173,21 @@ def test_a_crippled_model_fails_the_gate_against_real_baselines():
     data = PreparedData(arrays, split, split_index(arrays.keys, split), labels)
     crippled = FusionConfig(epochs=1, lr=1e-9, batch_size=4096)
     models, _ = train_ensemble(arrays, labels, data.index, DIMS, crippled, [0])
-    report = evaluate(models, data, {"x": [0, 1], "y": [0, 1]}, ["word"] * 600, [0])
+    report = evaluate(models, data, {"method": "platt", "a": 1.0, "b": 0.0}, ["word"] * 600, [0])
     gate = gate_decision(report["gate_inputs"], tolerance=0.05)
     assert report["gate_inputs"]["best_baseline"] == "hist_gbm"
     assert report["gate_inputs"]["best_baseline_auc"] > 0.9
     assert not gate["passed"] and gate["margin"] < -0.05
+
+
+def test_platt_calibration_is_monotone_and_matches_observed_rates():
+    from mmrisk_dagster.ml.training import apply_calibrator, fit_calibrator
+
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(0.0, 0.6, 20_000)
+    truth = rng.random(20_000) < scores / 3  # the raw score overstates risk threefold
+    calibrator = fit_calibrator(truth.astype(float), scores)
+    calibrated = apply_calibrator(calibrator, np.sort(scores))
+    assert (np.diff(calibrated) >= 0).all()
+    assert abs(apply_calibrator(calibrator, scores).mean() - truth.mean()) < 0.005
+    assert apply_calibrator(calibrator, np.array([0.45]))[0] < 0.3
