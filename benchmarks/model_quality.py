@@ -104,6 +104,24 @@ def markdown(summary: dict, per_universe: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_results(args, reports: list[dict], wall_seconds: float) -> str:
+    summary = summarize(reports)
+    table = markdown(summary, reports)
+    result = {
+        "config": vars(args),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
+        "summary": summary,
+        "universes": {str(s): r for s, r in zip(args.universe_seeds, reports)},
+        "markdown": table,
+        "wall_seconds": wall_seconds,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=float))
+    out.with_suffix(".md").write_text(table + "\n")
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", type=int, default=150)
@@ -127,20 +145,8 @@ def main() -> None:
         reports.append(report)
         print(f"universe seed {seed}: events {report['events']}, {report['seconds']:.0f}s")
         print(report["markdown"], flush=True)
-    summary = summarize(reports)
-    table = markdown(summary, reports)
-    result = {
-        "config": vars(args),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
-        "summary": summary,
-        "universes": {str(s): r for s, r in zip(args.universe_seeds, reports)},
-        "markdown": table,
-        "wall_seconds": time.perf_counter() - started,
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=float))
-    out.with_suffix(".md").write_text(table + "\n")
+        # Written after every universe so a long run leaves its finished part behind.
+        table = write_results(args, reports, time.perf_counter() - started)
     print(table)
 
 
