@@ -20,7 +20,7 @@ from torch import nn
 
 from mmrisk_dagster.ml.encoders import build_encoders
 from mmrisk_dagster.ml.inputs import PanelArrays, to_tensors
-from mmrisk_dagster.ml.torch_utils import seed_everything
+from mmrisk_dagster.ml.torch_utils import seed_everything, shuffled_batches
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,8 @@ def fit_shared_space(train: PanelArrays, dims: dict[str, int], config: SharedSpa
     for epoch in range(config.epochs):
         started = time.perf_counter()
         model.train()
-        order = trainable[torch.randperm(len(trainable), generator=generator).numpy()]
         total, batches = 0.0, 0
-        for start in range(0, len(order), config.batch_size):
-            index = order[start : start + config.batch_size]
+        for index in shuffled_batches(trainable, config.batch_size, generator):
             batch = to_tensors(train, index)
             present = drop_modalities(batch["present"], config.modality_dropout, generator)
             loss = info_nce(model(batch), present, model.modalities, config.temperature)

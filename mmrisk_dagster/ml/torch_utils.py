@@ -17,6 +17,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def shuffled_batches(rows: np.ndarray, batch_size: int, generator: torch.Generator):
+    """One epoch's mini-batches of `rows`, in an order drawn from the seeded generator."""
+    order = rows[torch.randperm(len(rows), generator=generator).numpy()]
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
 def save_module(module: torch.nn.Module, directory: Path, config: dict) -> Path:
     """Weights as safetensors plus a JSON config: loading never unpickles anything."""
     directory.mkdir(parents=True, exist_ok=True)

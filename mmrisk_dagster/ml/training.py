@@ -21,7 +21,7 @@ from mmrisk_dagster.ml.fusion import (
 from mmrisk_dagster.ml.inputs import PanelArrays, panel_arrays, to_tensors
 from mmrisk_dagster.ml.metrics import binary_metrics
 from mmrisk_dagster.ml.shared_space import drop_modalities
-from mmrisk_dagster.ml.torch_utils import seed_everything
+from mmrisk_dagster.ml.torch_utils import seed_everything, shuffled_batches
 
 SPLITS = ("train", "validation", "test")
 
@@ -176,10 +176,8 @@ def train_multitask(
     for epoch in range(config.epochs):
         started = time.perf_counter()
         model.train()
-        order = train_rows[torch.randperm(len(train_rows), generator=generator).numpy()]
         total, batches = 0.0, 0
-        for start in range(0, len(order), config.batch_size):
-            rows = order[start : start + config.batch_size]
+        for rows in shuffled_batches(train_rows, config.batch_size, generator):
             batch = to_tensors(arrays, rows)
             attend = drop_modalities(batch["attend"], config.modality_dropout, generator)
             losses = task_losses(model(batch, attend), labels.batch(rows), config.default_pos_weight)
