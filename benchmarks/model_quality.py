@@ -7,6 +7,9 @@ HistGradientBoosting baselines, models trained on a single modality, and the fus
 modality removed at inference. Figures are mean ± std over model seeds, per universe and pooled.
 
     python benchmarks/model_quality.py --entities 150 --universe-seeds 11 12 13 --out benchmarks/results/model_quality.json
+
+Universes are independent: run them as separate processes (each with its own `--cache`, since a
+DuckDB file has one writer) and pool their JSON files with `--combine a.json b.json ...`.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def run_universe(config, args, cache) -> dict:
     fusion = FusionConfig(d=space.d, epochs=args.epochs)
     fitted = fit_ensemble(data, space.encoders.state_dict(), dims, fusion, args.model_seeds)
     texts = entity_date_texts(data.arrays.keys, clean["news"], clean["social"], DEFAULT_MAX_AGE["news"])
-    report = evaluate(fitted.models, data, fitted.calibrator, texts, args.model_seeds, space, args.model_seeds)
+    report = evaluate(fitted.models, data, fitted.calibrator, texts, args.model_seeds, space, args.single_modality_seeds)
     report["retrieval"] = {k: retrieval[k] for k in ("mean_recall", "mean_random")}
     report["events"] = {
         split: int(np.nansum(data.labels.values["default"][idx] == 1)) for split, idx in data.index.items()
@@ -122,6 +125,17 @@ def write_results(args, reports: list[dict], wall_seconds: float) -> str:
     return table
 
 
+def combine(args) -> None:
+    results = [json.loads(path.read_text()) for path in args.combine]
+    args.universe_seeds = [int(seed) for result in results for seed in result["universes"]]
+    reports = [report for result in results for report in result["universes"].values()]
+    args.entities = results[0]["config"]["entities"]
+    args.model_seeds = results[0]["config"]["model_seeds"]
+    wall = sum(result["wall_seconds"] for result in results)
+    args.combine = [str(path) for path in args.combine]
+    print(write_results(args, reports, wall))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", type=int, default=150)
@@ -129,12 +143,18 @@ def main() -> None:
     parser.add_argument("--end", default="2025-12-31")
     parser.add_argument("--universe-seeds", type=int, nargs="+", default=[11, 12, 13])
     parser.add_argument("--model-seeds", type=int, nargs="+", default=[0, 1, 2])
+    # Five single-modality models per seed: the most expensive part of the run.
+    parser.add_argument("--single-modality-seeds", type=int, nargs="*", default=[0])
     parser.add_argument("--epochs", type=int, default=FusionConfig().epochs)
     parser.add_argument("--space-epochs", type=int, default=SharedSpaceConfig().epochs)
     parser.add_argument("--text-encoder", default="minilm")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "mmrisk-benchmark-cache.duckdb"))
     parser.add_argument("--out", default="benchmarks/results/model_quality.json")
+    parser.add_argument("--combine", nargs="+", type=Path, help="pool finished result files instead of running")
     args = parser.parse_args()
+    if args.combine:
+        combine(args)
+        return
     torch.set_num_threads(os.cpu_count() or 1)
     cache = EmbeddingCache(args.cache)
     started = time.perf_counter()
