@@ -89,3 +89,17 @@ def test_scores_carry_a_freshness_policy():
     for name in ("risk_scores", "risk_alerts"):
         assert specs[name].freshness_policy == SCORES_FRESHNESS, name
     assert SCORES_FRESHNESS.deadline_cron == "0 6 * * 1-5"
+
+
+def test_partitions_run_from_the_first_to_the_last_configured_day_weekdays_only():
+    from datetime import date
+
+    from mmrisk_dagster.partitions import business_day_partitions
+
+    # 2024-02-16 is a Friday, whose window closes only on Monday: it must still be a partition.
+    keys = business_day_partitions(date(2024, 1, 31), date(2024, 2, 16)).get_partition_keys()
+    assert keys[0] == "2024-01-31" and keys[-1] == "2024-02-16"
+    assert len(keys) == 13 and "2024-02-10" not in keys
+    assert business_day_partitions(date(2024, 2, 12), date(2024, 2, 14)).get_partition_keys() == [
+        "2024-02-12", "2024-02-13", "2024-02-14",
+    ]
