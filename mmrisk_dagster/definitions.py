@@ -1,11 +1,13 @@
-"""The code location: assets, checks, resources and jobs, configured from the environment."""
+"""The code location: assets, checks, resources, jobs, schedule and sensor, configured from the environment."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from mmrisk_dagster.assets import all_assets
+from mmrisk_dagster.automation import jobs, schedules, sensors
 from mmrisk_dagster.checks import asset_checks
+from mmrisk_dagster.executors import executor_from_env
 from mmrisk_dagster.resources import (
     ComputeResource,
     DataSourceResource,
@@ -40,16 +42,12 @@ def build_resources(settings: Settings) -> dict:
     }
 
 
-full_refresh = dg.define_asset_job("full_refresh", selection=dg.AssetSelection.all(), description="Every asset, raw to rules.")
-retrain = dg.define_asset_job(
-    "retrain",
-    selection=dg.AssetSelection.assets("shared_space", "training_labels", "multitask_model", "model_evaluation"),
-    description="Refit the shared space and the model on the current training window, then evaluate and gate.",
-)
-
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=asset_checks,
     resources=build_resources(Settings.from_env()),
-    jobs=[full_refresh, retrain],
+    jobs=jobs,
+    schedules=schedules,
+    sensors=sensors,
+    executor=executor_from_env(),
 )

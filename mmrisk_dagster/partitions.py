@@ -4,7 +4,7 @@ One partition per weekday (Mon-Fri, UTC). Start and end come from `MMRISK_START_
 `MMRISK_END_DATE` (defaults: the synthetic universe's two years).
 """
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -13,14 +13,20 @@ from mmrisk_dagster.settings import Settings
 
 _settings = Settings.from_env()
 
-daily_partitions = dg.TimeWindowPartitionsDefinition(
-    cron_schedule="0 0 * * 1-5",
-    start=_settings.start_date.isoformat(),
-    # The last partition's window must close before `end`; a weekday window closes the next day.
-    end=(_settings.end_date + timedelta(days=1)).isoformat(),
-    fmt="%Y-%m-%d",
-    timezone="UTC",
-)
+
+def business_day_partitions(start: date, end: date) -> dg.TimeWindowPartitionsDefinition:
+    """One partition per weekday from `start` to `end`, both included."""
+    # A partition exists once its window has closed, and a weekday window closes at the next
+    # weekday's midnight (Friday's on Monday): the definition ends at the weekday after `end`.
+    after_end = end + timedelta(days=1)
+    while after_end.weekday() >= 5:
+        after_end += timedelta(days=1)
+    return dg.TimeWindowPartitionsDefinition(
+        cron_schedule="0 0 * * 1-5", start=start.isoformat(), end=after_end.isoformat(), fmt="%Y-%m-%d", timezone="UTC"
+    )
+
+
+daily_partitions = business_day_partitions(_settings.start_date, _settings.end_date)
 
 # A range backfill of any partitioned asset is one vectorized run, not one run per day.
 single_run = dg.BackfillPolicy.single_run()

@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from mmrisk_dagster.automation import SCORES_FRESHNESS
 from mmrisk_dagster.ml.artifacts import load_multitask
 from mmrisk_dagster.ml.inputs import panel_arrays
 from mmrisk_dagster.ml.scoring import alerts, score
@@ -18,6 +19,7 @@ class ModelGateError(RuntimeError):
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     group_name="scoring",
+    freshness_policy=SCORES_FRESHNESS,
     kinds={"pytorch", "parquet"},
     description="Per entity-date: calibrated default probability, predicted volatility, movement "
     "probability, expected news tone, attention weight per modality (the explanation) and model version.",
@@ -43,6 +45,7 @@ class AlertConfig(dg.Config):
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     group_name="scoring",
+    freshness_policy=SCORES_FRESHNESS,
     kinds={"pandas", "parquet"},
     description="Entity-dates whose default probability crosses the threshold or the cross-sectional "
     "percentile, with the modality that contributed most.",

@@ -66,7 +66,8 @@ def price_windows(prices: pd.DataFrame, dates, window: int = PRICE_WINDOW) -> pd
         {
             "entity_id": frame["entity_id"].to_numpy()[last],
             "date": frame["date"].to_numpy()[last],
-            "vector": list(values.reshape(len(rows), -1)),
+            # Explicit width: a day before any full window has zero rows, and -1 cannot be inferred.
+            "vector": list(values.reshape(len(rows), window * len(PRICE_FEATURES))),
         }
     )
 

@@ -78,6 +78,15 @@ def test_price_windows_have_the_documented_shape(small_clean):
     assert set(windows["date"]) <= set(dates)
 
 
+def test_days_before_the_first_full_window_give_empty_embeddings(small_clean):
+    """A daily run early in the history (fewer trading days than the window) writes no rows."""
+    dates = pd.DatetimeIndex(sorted(small_clean["prices"]["date"].unique()))[: PRICE_WINDOW - 1]
+    prices = small_clean["prices"][small_clean["prices"]["date"].isin(dates)]
+    assert len(prices) > 0
+    assert len(price_windows(prices, dates)) == 0
+    assert len(chart_images(prices, dates)) == 0
+
+
 def test_chart_pixels_encode_open_close_and_bar():
     # A rising window: each day's close above its open, range bounded by high/low.
     days = np.arange(PRICE_WINDOW, dtype=float)
