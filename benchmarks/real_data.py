@@ -114,8 +114,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="model seeds (the splits stay fixed)")
     parser.add_argument("--tweet-encoder", default="hashing", choices=("hashing", "minilm"),
                         help="text encoder for the 92k tweets (minilm costs ~10 CPU-minutes on 2 cores, once: cached)")
-    parser.add_argument("--trainable-layers", type=int, default=2, help="top MiniLM layers fine-tuned for sentiment")
-    parser.add_argument("--sentiment-epochs", type=int, default=3)
+    parser.add_argument("--trainable-layers", type=int, default=SentimentConfig.trainable_layers, help="top MiniLM layers fine-tuned for sentiment")
+    parser.add_argument("--sentiment-epochs", type=int, default=SentimentConfig.epochs)
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "mmrisk-benchmark-cache"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

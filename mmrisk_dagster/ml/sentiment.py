@@ -25,7 +25,7 @@ from mmrisk_dagster.ml.torch_utils import seed_everything
 @dataclass(frozen=True)
 class SentimentConfig:
     trainable_layers: int = 2
-    epochs: int = 3
+    epochs: int = 2
     batch_size: int = 32
     lr: float = 1e-4
     head_lr: float = 1e-3
