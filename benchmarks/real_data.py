@@ -80,8 +80,8 @@ def run_uci(args, seeds, progress) -> dict:
 
 def _cell(entry) -> str:
     if isinstance(entry, dict) and "mean" in entry:
-        return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
-    return f"{entry:.4f}" if isinstance(entry, float) else "–"
+        return f"{entry['mean']:.4f} ± {entry['std']:.4f}" + (f" (n={entry['n']})" if entry.get("n", 0) < 3 else "")
+    return f"{entry:.4f}" if isinstance(entry, float) and entry == entry else "–"
 
 
 def markdown_table(results: dict) -> str:
