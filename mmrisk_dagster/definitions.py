@@ -26,7 +26,7 @@ def build_resources(settings: Settings) -> dict:
         "warehouse": WarehouseResource(root=str(home / "warehouse"), models_root=str(home / "models")),
         "data_source": DataSourceResource(
             kind=settings.source,
-            path=dg.EnvVar("MMRISK_SOURCE_PATH").get_value(""),
+            path=settings.source_path,
             synthetic_entities=settings.synthetic_entities,
             synthetic_seed=settings.seed,
             start_date=settings.start_date.isoformat(),

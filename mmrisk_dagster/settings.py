@@ -20,6 +20,7 @@ DEFAULT_END = "2025-12-31"
 class Settings:
     home: Path
     source: str
+    source_path: str
     start_date: date
     end_date: date
     synthetic_entities: int
@@ -30,11 +31,18 @@ class Settings:
         return cls(
             home=Path(os.environ.get("MMRISK_HOME", ".mmrisk")).resolve(),
             source=os.environ.get("MMRISK_SOURCE", "synthetic"),
+            source_path=os.environ.get("MMRISK_SOURCE_PATH", ""),
             start_date=date.fromisoformat(os.environ.get("MMRISK_START_DATE", DEFAULT_START)),
             end_date=date.fromisoformat(os.environ.get("MMRISK_END_DATE", DEFAULT_END)),
             synthetic_entities=int(os.environ.get("MMRISK_SYNTHETIC_ENTITIES", "50")),
             seed=int(os.environ.get("MMRISK_SEED", "7")),
         )
+
+    def __post_init__(self):
+        from mmrisk_dagster.sources import SOURCE_KINDS
+
+        if self.source not in SOURCE_KINDS:
+            raise ValueError(f"MMRISK_SOURCE='{self.source}' is not a source; choose one of {SOURCE_KINDS}")
 
     @property
     def dagster_home(self) -> Path:

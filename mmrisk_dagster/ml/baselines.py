@@ -14,8 +14,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from mmrisk_dagster.ml.features import PRICE_FEATURES, PRICE_WINDOW
+from mmrisk_dagster.ml.features import PRICE_FEATURES
 from mmrisk_dagster.ml.inputs import PanelArrays
 from mmrisk_dagster.sources.calendar import business_day_ordinal
 
@@ -41,7 +42,7 @@ def tabular_features(arrays: PanelArrays) -> np.ndarray:
     if "fundamentals" in arrays.inputs:
         columns.append(arrays.inputs["fundamentals"])
     if "prices" in arrays.inputs:
-        window = arrays.inputs["prices"].reshape(len(arrays), PRICE_WINDOW, len(PRICE_FEATURES))
+        window = arrays.inputs["prices"].reshape(len(arrays), -1, len(PRICE_FEATURES))
         returns = window[:, :, 0]
         columns += [
             window.reshape(len(arrays), -1),
@@ -70,3 +71,8 @@ def fit_tfidf_logreg(texts: list[str], y: np.ndarray, seed: int):
         TfidfVectorizer(min_df=2, ngram_range=(1, 2), sublinear_tf=True, max_features=50_000),
         LogisticRegression(max_iter=2000, C=1.0, random_state=seed),
     ).fit(texts, y)
+
+
+def fit_logistic_regression(x: np.ndarray, y: np.ndarray, seed: int):
+    """Standardized features + L2 logistic regression: the classic credit-scoring baseline."""
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, random_state=seed)).fit(x, y)

@@ -12,7 +12,6 @@ from mmrisk_dagster.ml.features import (
     CHART_HEIGHT,
     CHART_WIDTH,
     PRICE_FEATURES,
-    PRICE_WINDOW,
     unpack_charts,
 )
 from mmrisk_dagster.ml.panel import MODALITIES, VECTOR_COLUMN
@@ -95,7 +94,8 @@ def to_tensors(arrays: PanelArrays, index: np.ndarray | None = None) -> dict[str
         elif m == "chart":
             batch[m] = torch.from_numpy(unpack_charts(rows))
         elif m == "prices":
-            batch[m] = torch.from_numpy(rows.reshape(len(rows), PRICE_WINDOW, len(PRICE_FEATURES)))
+            # Window length from the data: the pipeline uses PRICE_WINDOW days, StockNet's task 5.
+            batch[m] = torch.from_numpy(rows.reshape(len(rows), -1, len(PRICE_FEATURES)))
         else:
             batch[m] = torch.from_numpy(rows)
     batch["attend"] = torch.from_numpy(arrays.attend[index])

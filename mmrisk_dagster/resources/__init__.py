@@ -29,8 +29,10 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class DataSourceResource(dg.ConfigurableResource):
-    """Where raw data comes from: `synthetic` (embedded default) or `files` (a folder of
-    CSV/Parquet files in the canonical contract)."""
+    """Where raw data comes from: `synthetic` (embedded default), `files` (a folder of
+    CSV/Parquet files in the canonical contract), or a real dataset in its native format:
+    `stocknet` (folder or .tar.gz), `phrasebank` (a `Sentences_*.txt` file) or `uci_credit`
+    (the CSV). `path` names the folder, archive or file."""
 
     kind: str = "synthetic"
     path: str = ""

@@ -9,9 +9,18 @@ import pandas as pd
 from mmrisk_dagster.sources.calendar import business_day_offset
 from mmrisk_dagster.sources.contract import CONTRACTS, PARTITION_COLUMN
 from mmrisk_dagster.sources.files import read_files_table
+from mmrisk_dagster.sources.phrasebank import read_phrasebank_table
+from mmrisk_dagster.sources.stocknet import read_stocknet_table
 from mmrisk_dagster.sources.synthetic import SyntheticConfig, cached_universe
+from mmrisk_dagster.sources.uci_credit import read_uci_credit_table
 
-SOURCE_KINDS = ("synthetic", "files")
+# Real public datasets in their native formats; `path` names the folder, archive or file.
+NATIVE_READERS = {
+    "stocknet": read_stocknet_table,
+    "phrasebank": read_phrasebank_table,
+    "uci_credit": read_uci_credit_table,
+}
+SOURCE_KINDS = ("synthetic", "files", *NATIVE_READERS)
 
 
 def read_source_table(
@@ -38,6 +47,8 @@ def read_source_table(
         frame = cached_universe(config).table(table)
     elif kind == "files":
         frame = read_files_table(path, table)
+    elif kind in NATIVE_READERS:
+        frame = NATIVE_READERS[kind](path, table)
     else:
         raise ValueError(f"unknown source kind '{kind}'; choose one of {SOURCE_KINDS}")
     # A row dated on a weekend becomes usable on the next business day: that is its partition.

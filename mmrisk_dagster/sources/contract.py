@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 PARTITION_COLUMN = "date"
 
 
@@ -60,3 +62,9 @@ CONTRACTS: dict[str, TableContract] = {
     c.name: c for c in (FUNDAMENTALS, PRICES, NEWS, SOCIAL, EVENTS)
 }
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
+
+
+def empty_table(table: str) -> pd.DataFrame:
+    """A table of the contract with its required columns and no rows (a source without it)."""
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in CONTRACTS[table].required})
+    return frame.assign(**{PARTITION_COLUMN: pd.Series(dtype="datetime64[ns]")})

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmrisk_dagster.sources.contract import CONTRACTS, PARTITION_COLUMN, TableContract
+from mmrisk_dagster.sources.contract import CONTRACTS, PARTITION_COLUMN, TableContract, empty_table
 
 SUFFIXES = (".parquet", ".csv")
 # Written for "no number" by spreadsheets and databases; read as null in numeric columns only,
@@ -79,9 +79,7 @@ def read_files_table(path: str, table: str) -> pd.DataFrame:
     contract = CONTRACTS[table]
     file = table_files(path).get(table)
     if file is None:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in contract.required}).assign(
-            **{PARTITION_COLUMN: pd.Series(dtype="datetime64[ns]")}
-        )
+        return empty_table(table)
     frame = _read_csv(file, contract) if file.suffix.lower() == ".csv" else _read_parquet(file)
     missing = [c for c in contract.required if c not in frame.columns]
     if missing:
