@@ -1,6 +1,6 @@
 """Embedding-stage speed: text encoding cold vs warm cache, chart rendering, shared-space epochs.
 
-    python benchmarks/embeddings.py --out benchmarks/results/embeddings.json
+    python -m benchmarks.embeddings --out benchmarks/results/embeddings.json
 
 Uses the default synthetic universe's cleaned news and social texts, its price windows and its
 modality panel built by the same core functions the assets call.
