@@ -6,7 +6,7 @@ test split's credit-default AUC for the fused model, the TF-IDF + logistic regre
 HistGradientBoosting baselines, models trained on a single modality, and the fused model with each
 modality removed at inference. Figures are mean ± std over model seeds, per universe and pooled.
 
-    python benchmarks/model_quality.py --entities 150 --universe-seeds 11 12 13 --out benchmarks/results/model_quality.json
+    python benchmarks/model_quality.py --entities 100 --universe-seeds 11 12 13 --out benchmarks/results/model_quality.json
 
 Universes are independent: run them as separate processes (each with its own `--cache`, since a
 DuckDB file has one writer) and pool their JSON files with `--combine a.json b.json ...`.
@@ -138,7 +138,7 @@ def combine(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--entities", type=int, default=150)
+    parser.add_argument("--entities", type=int, default=100)
     parser.add_argument("--start", default="2024-01-01")
     parser.add_argument("--end", default="2025-12-31")
     parser.add_argument("--universe-seeds", type=int, nargs="+", default=[11, 12, 13])
