@@ -43,6 +43,8 @@ class MultitaskConfig(dg.Config):
     weight_movement: float = DEFAULT_TASK_WEIGHTS["movement"]
     weight_sentiment: float = DEFAULT_TASK_WEIGHTS["sentiment"]
     uncertainty_weighting: bool = FusionConfig.uncertainty_weighting
+    wide: bool = FusionConfig.wide
+    wide_lr_scale: float = FusionConfig.wide_lr_scale
 
     def fusion_config(self, d: int, policy: str) -> FusionConfig:
         return FusionConfig(
@@ -54,6 +56,7 @@ class MultitaskConfig(dg.Config):
                 "movement": self.weight_movement, "sentiment": self.weight_sentiment,
             },
             uncertainty_weighting=self.uncertainty_weighting, policy=policy,
+            wide=self.wide, wide_lr_scale=self.wide_lr_scale,
         )
 
 

@@ -7,6 +7,14 @@ R^d, plus a learned modality embedding and an age term. A learned query scores e
 modality's token is first imputed as the mean of the present tokens (they live in one aligned
 space), then attended to like the others. The weights `a_m` are the per-score explanation.
 
+The default logit also gets a *wide* term (Cheng et al. 2016, "Wide & Deep"): a linear function
+of low-dimensional summaries of the modalities that have one (the fundamentals vector, the price
+window's per-feature mean and standard deviation, the text modalities' activity counts),
+standardized on training rows and masked like the attention. With a few dozen default events a
+deep fusion alone overfits before it learns the monotone effects (leverage up, volatility up:
+risk up) that a logistic regression finds at once; the wide term carries those and the attention
+trunk the rest.
+
 Task heads: credit default (binary), log forward volatility (regression), next-day movement
 (binary), news sentiment (3 classes). Each loss is masked where its label is missing, so a task
 without labels in a dataset simply contributes nothing. Total loss ``sum_t lambda_t L_t`` with
@@ -23,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrisk_dagster.ml.encoders import build_encoders
+from mmrisk_dagster.ml.features import PRICE_FEATURES
 
 TASKS = ("default", "log_forward_vol", "movement", "sentiment")
 BINARY_TASKS = ("default", "movement")
@@ -53,6 +62,8 @@ class FusionConfig:
     encoder_lr_scale: float = 0.3
     default_pos_weight: float = 1.0
     early_stopping: str = "auc"
+    wide: bool = True
+    wide_lr_scale: float = 10.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +77,28 @@ class FusionConfig:
 
 def token_key(modality: str) -> str:
     return f"{modality}:token"
+
+
+TEXT_MODALITIES = ("news", "social")
+
+
+def summary_size(modality: str, dim: int) -> int:
+    """Width of `wide_summary` for a modality; 0 for those without one (chart images)."""
+    if modality == "prices":
+        return 2 * len(PRICE_FEATURES)
+    if modality in TEXT_MODALITIES:
+        return 1
+    return 0 if modality == "chart" else dim
+
+
+def wide_summary(modality: str, x: torch.Tensor) -> torch.Tensor:
+    """Prices: per-feature mean and std over the window; text: the activity count (the vector's
+    last entry, log1p of the item count); tabular modalities: the vector itself."""
+    if modality == "prices":
+        return torch.cat([x.mean(dim=1), x.std(dim=1)], dim=-1)
+    if modality in TEXT_MODALITIES:
+        return x[:, -1:]
+    return x
 
 
 class MultitaskFusionModel(nn.Module):
@@ -97,6 +130,13 @@ class MultitaskFusionModel(nn.Module):
             }
         )
         self.log_vars = nn.Parameter(torch.zeros(len(TASKS)))
+        # Frozen modalities arrive as precomputed tokens, without the raw input to summarize.
+        sizes = {m: summary_size(m, dim) for m, dim in dims.items() if m not in config.frozen_modalities} if config.wide else {}
+        self.wide = nn.ModuleDict({m: nn.Linear(k, 1, bias=False) for m, k in sizes.items() if k})
+        for m, layer in self.wide.items():
+            nn.init.zeros_(layer.weight)
+            self.register_buffer(f"wide_mean_{m}", torch.zeros(layer.in_features))
+            self.register_buffer(f"wide_scale_{m}", torch.ones(layer.in_features))
 
     @property
     def modalities(self) -> list[str]:
@@ -104,6 +144,28 @@ class MultitaskFusionModel(nn.Module):
 
     def frozen(self) -> list[str]:
         return [m for m in self.modalities if m in self.config.frozen_modalities]
+
+    @torch.no_grad()
+    def fit_wide_scaling(self, batch: dict[str, torch.Tensor]) -> None:
+        """Standardize each wide summary with the mean and std of the rows where it is present."""
+        for i, m in enumerate(self.modalities):
+            if m not in self.wide:
+                continue
+            summary = wide_summary(m, batch[m][batch["present"][:, i]])
+            if len(summary) > 1:
+                getattr(self, f"wide_mean_{m}").copy_(summary.mean(dim=0))
+                getattr(self, f"wide_scale_{m}").copy_(summary.std(dim=0).clamp(min=1e-6))
+
+    def wide_logits(self, batch: dict[str, torch.Tensor], attend: torch.Tensor) -> torch.Tensor:
+        """(n, M) wide contribution of each modality to the default logit; 0 where not seen."""
+        out = torch.zeros(attend.shape)
+        for i, m in enumerate(self.modalities):
+            if m not in self.wide:
+                continue
+            summary = (wide_summary(m, batch[m]) - getattr(self, f"wide_mean_{m}")) / getattr(self, f"wide_scale_{m}")
+            seen = attend[:, i] & batch["present"][:, i]
+            out[:, i] = torch.where(seen, self.wide[m](summary).squeeze(-1), 0.0)
+        return out
 
     def tokens(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         z = torch.stack(
@@ -114,6 +176,7 @@ class MultitaskFusionModel(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor], attend: torch.Tensor) -> dict[str, torch.Tensor]:
         tokens = self.tokens(batch)
+        wide = self.wide_logits(batch, attend)
         if self.config.policy == "cross_modal":
             weights = attend.float()[..., None]
             mean_present = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1)
@@ -126,7 +189,9 @@ class MultitaskFusionModel(nn.Module):
         hidden = self.trunk(fused)
         out = {task: head(hidden) for task, head in self.heads.items()}
         out = {k: (v.squeeze(-1) if k != "sentiment" else v) for k, v in out.items()}
+        out["default"] = out["default"] + wide.sum(dim=1)
         out["attention"] = attention
+        out["wide"] = wide
         return out
 
 

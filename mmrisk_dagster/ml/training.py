@@ -115,7 +115,7 @@ def predict(model: MultitaskFusionModel, arrays: PanelArrays, attend: np.ndarray
     if not outputs:
         m = len(model.modalities)
         return {"default": np.zeros(0), "log_forward_vol": np.zeros(0), "movement": np.zeros(0),
-                "sentiment": np.zeros((0, 3)), "attention": np.zeros((0, m))}
+                "sentiment": np.zeros((0, 3)), "attention": np.zeros((0, m)), "wide": np.zeros((0, m))}
     return {k: np.concatenate(v) for k, v in outputs.items()}
 
 
@@ -155,12 +155,17 @@ def train_multitask(
     for m in model.frozen():
         model.encoders[m].requires_grad_(False)
     arrays = with_frozen_tokens(model, arrays)
+    model.fit_wide_scaling(to_tensors(arrays, index["train"]))
     encoder_params = [p for p in model.encoders.parameters() if p.requires_grad]
-    encoder_ids = {id(p) for p in model.encoders.parameters()}
-    other_params = [p for p in model.parameters() if id(p) not in encoder_ids]
+    wide_params = list(model.wide.parameters())
+    grouped = {id(p) for p in [*model.encoders.parameters(), *wide_params]}
+    other_params = [p for p in model.parameters() if id(p) not in grouped]
     optimizer = torch.optim.AdamW(
         [
             {"params": encoder_params, "lr": config.lr * config.encoder_lr_scale},
+            # The wide term is a logistic regression: it must converge within the one or two
+            # epochs that early stopping typically keeps.
+            {"params": wide_params, "lr": config.lr * config.wide_lr_scale},
             {"params": other_params, "lr": config.lr},
         ],
         weight_decay=config.weight_decay,
