@@ -20,6 +20,7 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -30,22 +31,22 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from mmrisk_dagster.ml.baselines import entity_date_texts  # noqa: E402
-from mmrisk_dagster.ml.evaluation import evaluate  # noqa: E402
+from mmrisk_dagster.ml.evaluation import evaluate, member_summary  # noqa: E402
 from mmrisk_dagster.ml.features import aggregate_text, chart_images, fundamentals_asof, price_windows  # noqa: E402
 from mmrisk_dagster.ml.fusion import FusionConfig  # noqa: E402
 from mmrisk_dagster.ml.inputs import infer_dims  # noqa: E402
 from mmrisk_dagster.ml.labels import build_labels  # noqa: E402
-from mmrisk_dagster.ml.metrics import mean_std  # noqa: E402
+from mmrisk_dagster.ml.metrics import binary_metrics, mean_std  # noqa: E402
 from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, PanelSpec, assemble_panel  # noqa: E402
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window  # noqa: E402
 from mmrisk_dagster.ml.text import EmbeddingCache, encode_texts, make_encoder  # noqa: E402
 from mmrisk_dagster.ml.training import SplitSpec, fit_ensemble, prepare  # noqa: E402
 from mmrisk_dagster.sources.cleaning import CLEANERS, clean_social, fundamental_feature_columns  # noqa: E402
-from mmrisk_dagster.sources.synthetic import SyntheticConfig, generate  # noqa: E402
+from mmrisk_dagster.sources.synthetic import SyntheticConfig, cached_universe  # noqa: E402
 
 
 def build_panel(config: SyntheticConfig, text_encoder: str, cache: EmbeddingCache):
-    universe = generate(config)
+    universe = cached_universe(config)
     clean = {
         t: (clean_social(universe.table(t), "salt") if t == "social" else CLEANERS[t](universe.table(t))).clean
         for t in ("fundamentals", "prices", "news", "social", "events")
@@ -67,6 +68,16 @@ def build_panel(config: SyntheticConfig, text_encoder: str, cache: EmbeddingCach
     return panel, labels, clean
 
 
+def latent_hazard_auc(config: SyntheticConfig, data) -> float:
+    """Test AUC of the true daily hazard at t, which the generator knows and no model sees: how
+    much of the default signal a point-in-time model could reach if it recovered the latent state."""
+    keys = data.arrays.keys.iloc[data.index["test"]]
+    hazard = keys.merge(cached_universe(config).latent, on=["entity_id", "date"], how="left")["hazard"].to_numpy()
+    y = data.labels.values["default"][data.index["test"]]
+    known = ~np.isnan(y) & ~np.isnan(hazard)
+    return binary_metrics(y[known], hazard[known])["auc"]
+
+
 def run_universe(config, args, cache) -> dict:
     started = time.perf_counter()
     panel, labels, clean = build_panel(config, args.text_encoder, cache)
@@ -79,10 +90,14 @@ def run_universe(config, args, cache) -> dict:
     fitted = fit_ensemble(data, space.encoders.state_dict(), dims, fusion, args.model_seeds)
     texts = entity_date_texts(data.arrays.keys, clean["news"], clean["social"], DEFAULT_MAX_AGE["news"])
     report = evaluate(fitted.models, data, fitted.calibrator, texts, args.model_seeds, space, args.single_modality_seeds)
+    # The same model without its wide term: what the linear per-modality summaries add.
+    deep = fit_ensemble(data, space.encoders.state_dict(), dims, replace(fusion, wide=False), args.model_seeds)
+    report["deep_only"] = member_summary(deep.models, data.arrays, data.labels, data.index["test"], deep.calibrator)["default"]
     report["retrieval"] = {k: retrieval[k] for k in ("mean_recall", "mean_random")}
-    report["events"] = {
-        split: int(np.nansum(data.labels.values["default"][idx] == 1)) for split, idx in data.index.items()
-    }
+    report["latent_hazard_auc"] = latent_hazard_auc(config, data)
+    positive = {split: idx[data.labels.values["default"][idx] == 1] for split, idx in data.index.items()}
+    report["events"] = {split: len(rows) for split, rows in positive.items()}
+    report["default_events"] = {split: int(data.arrays.keys["entity_id"].iloc[rows].nunique()) for split, rows in positive.items()}
     report["seconds"] = time.perf_counter() - started
     return report
 
@@ -92,28 +107,70 @@ def summarize(reports: list[dict]) -> dict:
         return report["model"]["members"]["default"]["auc"]
 
     rows = {"fused model": [member_aucs(r)["mean"] for r in reports]}
+    rows["fused model, deep part only (no wide term)"] = [r["deep_only"]["auc"]["mean"] for r in reports]
     for name in reports[0]["baselines"]:
         rows[name] = [r["baselines"][name]["test"]["mean"] for r in reports]
     for modality in reports[0]["single_modality_models"]:
         rows[f"only {modality} (trained)"] = [r["single_modality_models"][modality]["test"]["mean"] for r in reports]
     for modality in reports[0]["ablation"]["removed"]:
         rows[f"without {modality} (inference)"] = [r["ablation"]["removed"][modality]["auc"] for r in reports]
+    rows["reference: the true latent hazard at t"] = [r["latent_hazard_auc"] for r in reports]
     return {name: mean_std(values) for name, values in rows.items()}
 
 
-def markdown(summary: dict, per_universe: list[dict]) -> str:
+def margins(reports: list[dict]) -> dict:
+    """Fused members' mean test AUC minus each comparator's, per universe and pooled."""
+    def best_single(report):
+        models = report["single_modality_models"]
+        best = max(models, key=lambda m: models[m]["test"]["mean"])
+        return best, models[best]["test"]["mean"]
+
+    fused = [r["model"]["members"]["default"]["auc"]["mean"] for r in reports]
+    comparators = {name: [r["baselines"][name]["test"]["mean"] for r in reports] for name in reports[0]["baselines"]}
+    comparators["best single-modality model"] = [best_single(r)[1] for r in reports]
+    comparators["deep part only"] = [r["deep_only"]["auc"]["mean"] for r in reports]
+    out = {}
+    for name, values in comparators.items():
+        per_universe = [f - c for f, c in zip(fused, values)]
+        out[name] = {"per_universe": per_universe, **mean_std(per_universe)}
+    out["best single-modality model"]["which"] = [best_single(r)[0] for r in reports]
+    return out
+
+
+def drops(reports: list[dict]) -> dict:
+    """What removing each modality at inference costs the ensemble's test AUC, per universe."""
+    out = {}
+    for modality in reports[0]["ablation"]["removed"]:
+        per_universe = [
+            r["model"]["ensemble"]["default"]["auc"] - r["ablation"]["removed"][modality]["auc"] for r in reports
+        ]
+        out[modality] = {"per_universe": per_universe, **mean_std(per_universe)}
+    return out
+
+
+def markdown(summary: dict, margin: dict, drop: dict) -> str:
     lines = ["| credit-default AUC, test split | mean over universes | std |", "|---|---|---|"]
     lines += [f"| {name} | {v['mean']:.3f} | {v['std']:.3f} |" for name, v in summary.items()]
+    lines += ["", "| fused model minus | per universe | mean ± std |", "|---|---|---|"]
+    for name, v in margin.items():
+        per_universe = ", ".join(f"{x:+.3f}" for x in v["per_universe"])
+        lines.append(f"| {name} | {per_universe} | {v['mean']:+.3f} ± {v['std']:.3f} |")
+    lines += ["", "| ensemble AUC lost without, at inference | per universe | mean ± std |", "|---|---|---|"]
+    for name, v in drop.items():
+        per_universe = ", ".join(f"{x:+.3f}" for x in v["per_universe"])
+        lines.append(f"| {name} | {per_universe} | {v['mean']:+.3f} ± {v['std']:.3f} |")
     return "\n".join(lines)
 
 
 def write_results(args, reports: list[dict], wall_seconds: float) -> str:
-    summary = summarize(reports)
-    table = markdown(summary, reports)
+    summary, margin, drop = summarize(reports), margins(reports), drops(reports)
+    table = markdown(summary, margin, drop)
     result = {
         "config": vars(args),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
         "summary": summary,
+        "margins": margin,
+        "drops": drop,
         "universes": {str(s): r for s, r in zip(args.universe_seeds, reports)},
         "markdown": table,
         "wall_seconds": wall_seconds,
@@ -143,8 +200,7 @@ def main() -> None:
     parser.add_argument("--end", default="2025-12-31")
     parser.add_argument("--universe-seeds", type=int, nargs="+", default=[11, 12, 13])
     parser.add_argument("--model-seeds", type=int, nargs="+", default=[0, 1, 2])
-    # Five single-modality models per seed: the most expensive part of the run.
-    parser.add_argument("--single-modality-seeds", type=int, nargs="*", default=[0])
+    parser.add_argument("--single-modality-seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=FusionConfig().epochs)
     parser.add_argument("--space-epochs", type=int, default=SharedSpaceConfig().epochs)
     parser.add_argument("--text-encoder", default="minilm")
@@ -163,7 +219,7 @@ def main() -> None:
         config = SyntheticConfig(n_entities=args.entities, seed=seed, start=date.fromisoformat(args.start), end=date.fromisoformat(args.end))
         report = run_universe(config, args, cache)
         reports.append(report)
-        print(f"universe seed {seed}: events {report['events']}, {report['seconds']:.0f}s")
+        print(f"universe seed {seed}: positive rows {report['events']}, default events {report['default_events']}, {report['seconds']:.0f}s")
         print(report["markdown"], flush=True)
         # Written after every universe so a long run leaves its finished part behind.
         table = write_results(args, reports, time.perf_counter() - started)
