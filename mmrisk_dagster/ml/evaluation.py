@@ -17,16 +17,26 @@ from mmrisk_dagster.ml.metrics import (
     multiclass_metrics,
     regression_metrics,
 )
-from mmrisk_dagster.ml.training import LabelArrays, apply_calibrator, predict, sigmoid, with_frozen_tokens
+from mmrisk_dagster.ml.training import LabelArrays, apply_calibrator, predict, sigmoid, with_frozen_tokens, with_tokens
 
 PRIMARY_TASK_ORDER = ("default", "movement")
 
 
 def ensemble_predict(models: list[MultitaskFusionModel], arrays: PanelArrays, attend: np.ndarray | None = None) -> dict:
-    """Member-averaged probabilities, volatility, sentiment distribution and attention."""
+    """Member-averaged probabilities, volatility, sentiment distribution, attention and the wide
+    term's per-modality default logits."""
+    return ensemble_predictions(models, arrays, [attend])[0]
+
+
+def ensemble_predictions(models: list[MultitaskFusionModel], arrays: PanelArrays, attends: list[np.ndarray | None]) -> list[dict]:
+    """`ensemble_predict` under each of several attention masks; every member encodes the rows once."""
     # Members share their frozen encoders (copied from one shared space): encode those once.
     arrays = with_frozen_tokens(models[0], arrays)
-    members = [predict(m, arrays, attend) for m in models]
+    encoded = [with_tokens(m, arrays, m.modalities) for m in models]
+    return [_average([predict(m, a, attend) for m, a in zip(models, encoded)]) for attend in attends]
+
+
+def _average(members: list[dict]) -> dict:
     out = {"members": members}
     for task in BINARY_TASKS:
         out[task] = np.mean([sigmoid(p[task]) for p in members], axis=0)
@@ -34,6 +44,7 @@ def ensemble_predict(models: list[MultitaskFusionModel], arrays: PanelArrays, at
     sentiment = [np.exp(p["sentiment"]) / np.exp(p["sentiment"]).sum(1, keepdims=True) for p in members]
     out["sentiment"] = np.mean(sentiment, axis=0)
     out["attention"] = np.mean([p["attention"] for p in members], axis=0)
+    out["wide"] = np.mean([p["wide"] for p in members], axis=0)
     return out
 
 
@@ -105,20 +116,18 @@ def ablation_reports(models, arrays: PanelArrays, labels: LabelArrays, rows: np.
     test = arrays.subset(rows)
     keep, y = _known(labels, task, rows)
     position = np.searchsorted(rows, keep)
-    out = {"removed": {}, "only": {}}
-    modalities = models[0].modalities
-    for i, m in enumerate(modalities):
+    masks = []
+    for i, m in enumerate(models[0].modalities):
         removed = test.attend.copy()
         removed[:, i] = False
         only = np.zeros_like(test.attend)
         only[:, i] = test.attend[:, i]
-        for name, attend in (("removed", removed), ("only", only)):
-            usable = attend[position].any(axis=1)
-            pred = ensemble_predict(models, test, attend)
-            out[name][m] = {
-                "auc": _auc(y[usable], pred[task][position][usable]),
-                "rows": int(usable.sum()),
-            }
+        masks += [("removed", m, removed), ("only", m, only)]
+    out = {"removed": {}, "only": {}}
+    predictions = ensemble_predictions(models, test, [attend for _, _, attend in masks])
+    for (name, m, attend), pred in zip(masks, predictions):
+        usable = attend[position].any(axis=1)
+        out[name][m] = {"auc": _auc(y[usable], pred[task][position][usable]), "rows": int(usable.sum())}
     return out
 
 

@@ -82,10 +82,11 @@ def align_labels(keys: pd.DataFrame, labels: pd.DataFrame, train_index: np.ndarr
 
 
 @torch.no_grad()
-def with_frozen_tokens(model: MultitaskFusionModel, arrays: PanelArrays, batch_size: int = 2048) -> PanelArrays:
-    """Replace each frozen modality's raw input by its encoder output, computed once."""
+def with_tokens(model: MultitaskFusionModel, arrays: PanelArrays, modalities: list[str], batch_size: int = 2048) -> PanelArrays:
+    """`arrays` with the encoder output of each of `modalities` computed once (`<m>:token`); a raw
+    input is kept only where the wide term still reads it."""
     inputs = dict(arrays.inputs)
-    for m in model.frozen():
+    for m in modalities:
         if token_key(m) in inputs or m not in inputs:
             continue
         encoder = model.encoders[m].eval()
@@ -95,8 +96,14 @@ def with_frozen_tokens(model: MultitaskFusionModel, arrays: PanelArrays, batch_s
             for i in range(0, len(arrays), batch_size)
         ]
         inputs[token_key(m)] = np.concatenate(chunks) if chunks else np.zeros((0, model.config.d), np.float32)
-        del inputs[m]
+        if m not in model.wide:
+            del inputs[m]
     return PanelArrays(arrays.keys, inputs, arrays.present, arrays.attend, arrays.age, arrays.policy)
+
+
+def with_frozen_tokens(model: MultitaskFusionModel, arrays: PanelArrays) -> PanelArrays:
+    """Frozen modalities' tokens computed once: their encoders never change during training."""
+    return with_tokens(model, arrays, model.frozen())
 
 
 @torch.no_grad()
@@ -242,6 +249,11 @@ def apply_calibrator(calibrator: dict, p: np.ndarray) -> np.ndarray:
 
 def train_ensemble(arrays, labels, index, dims, config: FusionConfig, seeds: list[int], encoder_state=None, on_epoch=None):
     """One member per seed; returns the members and their training histories."""
+    if encoder_state is not None:
+        # Every member starts from the same frozen encoders: encode their inputs once for all.
+        template = MultitaskFusionModel(dims, config)
+        template.encoders.load_state_dict(encoder_state)
+        arrays = with_frozen_tokens(template, arrays)
     models, histories = [], []
     for seed in seeds:
         model, history = train_multitask(
