@@ -49,14 +49,18 @@ def summary(settings: Settings) -> str:
     top = store.query(
         """
         SELECT s.entity_id, s.date::DATE AS date, round(s.default_probability, 4) AS default_probability,
-               round(s.predicted_volatility, 4) AS predicted_volatility, s.top_modality
+               round(s.predicted_volatility, 4) AS predicted_volatility, s.top_default_driver, s.top_modality
         FROM risk_scores s
         WHERE s.date = (SELECT max(date) FROM risk_scores)
         ORDER BY s.default_probability DESC, s.default_score_raw DESC
         LIMIT 10
         """
     )
-    lines += ["", "Top-10 riskiest entities on the latest date (top_modality = largest attention weight):"]
+    lines += [
+        "",
+        "Top-10 riskiest entities on the latest date (top_default_driver = the modality whose linear term "
+        "raised the default log-odds most; top_modality = largest attention weight):",
+    ]
     lines += ["  " + row for row in top.to_string(index=False).splitlines()]
     return "\n".join(lines)
 

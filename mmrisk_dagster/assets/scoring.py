@@ -1,4 +1,4 @@
-"""Daily risk scores with per-modality attention as the explanation, and the alerts they raise."""
+"""Daily risk scores with per-modality explanations, and the alerts they raise."""
 
 import dagster as dg
 import pandas as pd
@@ -22,7 +22,8 @@ class ModelGateError(RuntimeError):
     freshness_policy=SCORES_FRESHNESS,
     kinds={"pytorch", "parquet"},
     description="Per entity-date: calibrated default probability, predicted volatility, movement "
-    "probability, expected news tone, attention weight per modality (the explanation) and model version.",
+    "probability, expected news tone, the explanation (each modality's attention weight and the default "
+    "log-odds its linear term adds, with the modality that raised it most) and model version.",
 )
 def risk_scores(modality_panel: pd.DataFrame, multitask_model: dict, model_evaluation: dict) -> pd.DataFrame:
     if model_evaluation["model_version"] != multitask_model["version"]:
@@ -48,7 +49,7 @@ class AlertConfig(dg.Config):
     freshness_policy=SCORES_FRESHNESS,
     kinds={"pandas", "parquet"},
     description="Entity-dates whose default probability crosses the threshold or the cross-sectional "
-    "percentile, with the modality that contributed most.",
+    "percentile, with the modality that raised the default log-odds most and the most attended one.",
 )
 def risk_alerts(config: AlertConfig, risk_scores: pd.DataFrame) -> pd.DataFrame:
     return alerts(risk_scores, config.probability_threshold, config.percentile)

@@ -13,8 +13,15 @@ from mmrisk_dagster.sources.contract import SENTIMENT_LABELS
 
 def score(models, arrays: PanelArrays, card: dict) -> pd.DataFrame:
     """entity_id, date, default_probability (calibrated) and raw, predicted volatility, movement
-    probability, expected news sentiment where news is present, attention per modality, and the
-    modality with the largest attention weight."""
+    probability, expected news sentiment where news is present, attention per modality and the
+    modality with the largest attention weight, and the two parts of the default explanation:
+
+    * ``default_logit_<m>``: the log-odds of default the modality's wide (linear) term adds,
+      relative to an average training entity-date (0 where the modality is absent); additive, so
+      it says exactly how much the modality moved the score that way;
+    * ``top_default_driver``: the modality with the largest positive ``default_logit_<m>``, empty
+      where none raises the risk. The attention weights explain the deep part of the score.
+    """
     pred = ensemble_predict(models, arrays)
     modalities = models[0].modalities
     out = arrays.keys.copy()
@@ -28,8 +35,21 @@ def score(models, arrays: PanelArrays, card: dict) -> pd.DataFrame:
     for i, m in enumerate(modalities):
         out[f"attention_{m}"] = pred["attention"][:, i]
     out["top_modality"] = np.asarray(modalities, dtype=object)[pred["attention"].argmax(axis=1)] if len(out) else []
+    linear = [m for m in modalities if m in models[0].wide]
+    contributions = pred["wide"][:, [modalities.index(m) for m in linear]]
+    for i, m in enumerate(linear):
+        out[f"default_logit_{m}"] = contributions[:, i]
+    out["top_default_driver"] = _largest_positive(contributions, linear)
     out["model_version"] = card["version"]
     return out
+
+
+def _largest_positive(values: np.ndarray, names: list[str]) -> np.ndarray:
+    """Per row, the name of the column with the largest positive value; None where none is positive."""
+    if values.shape[1] == 0:
+        return np.full(len(values), None, dtype=object)
+    largest = np.asarray(names, dtype=object)[values.argmax(axis=1)]
+    return np.where(values.max(axis=1) > 0, largest, None)
 
 
 def alerts(scores: pd.DataFrame, probability_threshold: float, percentile: float) -> pd.DataFrame:
@@ -44,5 +64,5 @@ def alerts(scores: pd.DataFrame, probability_threshold: float, percentile: float
         by_probability[flagged.index] & by_rank[flagged.index], "probability_and_percentile",
         np.where(by_probability[flagged.index], "probability", "percentile"),
     )
-    columns = ["entity_id", "date", "default_probability", "percentile", "reason", "top_modality", "model_version"]
+    columns = ["entity_id", "date", "default_probability", "percentile", "reason", "top_default_driver", "top_modality", "model_version"]
     return flagged[columns].sort_values(["date", "default_probability"], ascending=[True, False], ignore_index=True)

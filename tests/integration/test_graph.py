@@ -109,9 +109,15 @@ def test_scores_are_probabilities_with_attention_summing_to_one(graph):
     assert (scores["predicted_volatility"] > 0).all()
     assert scores["default_probability"].nunique() > 1, "scores vary across entity-dates"
     assert set(scores["top_modality"]) <= set(MODALITIES)
+    contributions = scores.filter(like="default_logit_")
+    assert set(contributions.columns) == {f"default_logit_{m}" for m in MODALITIES if m != "chart"}
+    drivers = scores["top_default_driver"]
+    assert set(drivers.dropna()) <= set(MODALITIES) and drivers.notna().any()
+    assert (contributions.max(axis=1)[drivers.isna()] <= 0).all()
     alerts = graph["store"].read("risk_alerts")
     assert len(alerts) > 0
     assert ((alerts["percentile"] >= 0.98) | (alerts["default_probability"] >= 0.2)).all()
+    assert {"top_default_driver", "top_modality"} <= set(alerts.columns)
 
 
 def test_model_is_tracked_and_registered_in_mlflow(graph):

@@ -7,6 +7,7 @@ from mmrisk_dagster.ml.artifacts import load_multitask, load_shared_space, save_
 from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel, combine_losses, task_losses
 from mmrisk_dagster.ml.inputs import PanelArrays, to_tensors
 from mmrisk_dagster.ml.metrics import binary_metrics
+from mmrisk_dagster.ml.scoring import score
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window, retrieval_recall
 from mmrisk_dagster.ml.training import (
     LabelArrays,
@@ -94,6 +95,30 @@ def test_wide_scaling_standardizes_on_present_rows():
     standardized = (arrays.inputs["fundamentals"][present] - model.wide_mean_fundamentals.numpy()) / model.wide_scale_fundamentals.numpy()
     np.testing.assert_allclose(standardized.mean(axis=0), 0, atol=1e-4)
     np.testing.assert_allclose(standardized.std(axis=0, ddof=1), 1, atol=1e-3)
+
+
+def test_scores_split_the_default_logit_into_additive_modality_parts():
+    arrays = _arrays(300)
+    torch.manual_seed(0)
+    model = MultitaskFusionModel(DIMS, FusionConfig())
+    model.fit_wide_scaling(to_tensors(arrays))
+    for layer in model.wide.values():
+        torch.nn.init.normal_(layer.weight, std=0.5)
+    card = {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": 0.0, "vol_std": 1.0, "version": "v"}
+    scores = score([model], arrays, card)
+    columns = [f"default_logit_{m}" for m in model.wide]
+    assert columns == [c for c in scores if c.startswith("default_logit_")]
+    contributions = scores[columns].to_numpy()
+    p = scores["default_score_raw"].to_numpy(dtype=float)
+    for layer in model.wide.values():
+        torch.nn.init.zeros_(layer.weight)
+    deep = predict(model, arrays)["default"]
+    # The columns are exactly what the wide term added to the default logit.
+    np.testing.assert_allclose(np.log(p / (1 - p)) - contributions.sum(axis=1), deep, atol=1e-3)
+    names = np.asarray(list(model.wide), dtype=object)
+    expected = np.where(contributions.max(axis=1) > 0, names[contributions.argmax(axis=1)], None)
+    assert list(scores["top_default_driver"]) == list(expected)
+    assert scores["top_default_driver"].isna().any() and scores["top_default_driver"].notna().any()
 
 
 def test_wide_term_learns_a_planted_monotone_signal_within_two_epochs():
