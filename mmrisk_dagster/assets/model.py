@@ -103,8 +103,8 @@ def multitask_model(
 
 class EvaluationConfig(dg.Config):
     baseline_seeds: list[int] = [0, 1, 2]
-    # Seeds for the models trained on one modality alone (an empty list skips them).
-    single_modality_seeds: list[int] = [0]
+    # Seeds for the models trained on one modality alone, like the ensemble's (an empty list skips them).
+    single_modality_seeds: list[int] = [0, 1, 2]
     # The model may trail the best baseline's validation AUC by at most this much.
     gate_tolerance: float = 0.0
 
