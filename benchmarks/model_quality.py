@@ -151,14 +151,11 @@ def drops(reports: list[dict]) -> dict:
 def markdown(summary: dict, margin: dict, drop: dict) -> str:
     lines = ["| credit-default AUC, test split | mean over universes | std |", "|---|---|---|"]
     lines += [f"| {name} | {v['mean']:.3f} | {v['std']:.3f} |" for name, v in summary.items()]
-    lines += ["", "| fused model minus | per universe | mean ± std |", "|---|---|---|"]
-    for name, v in margin.items():
-        per_universe = ", ".join(f"{x:+.3f}" for x in v["per_universe"])
-        lines.append(f"| {name} | {per_universe} | {v['mean']:+.3f} ± {v['std']:.3f} |")
-    lines += ["", "| ensemble AUC lost without, at inference | per universe | mean ± std |", "|---|---|---|"]
-    for name, v in drop.items():
-        per_universe = ", ".join(f"{x:+.3f}" for x in v["per_universe"])
-        lines.append(f"| {name} | {per_universe} | {v['mean']:+.3f} ± {v['std']:.3f} |")
+    for heading, table in (("fused model minus", margin), ("ensemble AUC lost without, at inference", drop)):
+        lines += ["", f"| {heading} | per universe | mean ± std |", "|---|---|---|"]
+        for name, v in table.items():
+            per_universe = ", ".join(f"{x:+.3f}" for x in v["per_universe"])
+            lines.append(f"| {name} | {per_universe} | {v['mean']:+.3f} ± {v['std']:.3f} |")
     return "\n".join(lines)
 
 
