@@ -5,7 +5,7 @@ import pandas as pd
 
 from mmrisk_dagster.partitions import daily_partitions, single_run
 from mmrisk_dagster.resources import DataSourceResource
-from mmrisk_dagster.sources.cleaning import CLEANERS, CleaningResult, empty_quarantine
+from mmrisk_dagster.sources.cleaning import CleaningResult, clean, empty_quarantine
 
 # cleaned asset name -> canonical table it cleans (raw asset is raw_<table>)
 CLEANED = {
@@ -26,9 +26,7 @@ _DESCRIPTIONS = {
 
 
 def run_cleaner(table: str, raw: pd.DataFrame, data_source: DataSourceResource) -> CleaningResult:
-    if table == "social":
-        return CLEANERS[table](raw, data_source.pseudonym_salt)
-    return CLEANERS[table](raw)
+    return clean(table, raw, data_source.salt())
 
 
 def _cleaned_asset(name: str, table: str) -> dg.AssetsDefinition:

@@ -13,6 +13,7 @@ from mmrisk_dagster.ml.text import EmbeddingCache, TextEncoder, make_encoder
 from mmrisk_dagster.ml.training import SplitSpec
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.sources import read_source_table
+from mmrisk_dagster.sources.pseudonyms import resolve_salt
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -32,7 +33,13 @@ class DataSourceResource(dg.ConfigurableResource):
     """Where raw data comes from: `synthetic` (embedded default), `files` (a folder of
     CSV/Parquet files in the canonical contract), or a real dataset in its native format:
     `stocknet` (folder or .tar.gz), `phrasebank` (a `Sentences_*.txt` file) or `uci_credit`
-    (the CSV). `path` names the folder, archive or file."""
+    (the CSV). `path` names the folder, archive or file.
+
+    `pseudonym_salt` is the secret key of the author pseudonyms: pass it as an unresolved
+    `dg.EnvVar("MMRISK_PSEUDONYM_SALT")` so that the UI and run storage hold only the variable's
+    name. Only the synthetic demo may run without it, on the random salt kept in
+    `demo_salt_file`; any other source fails at run start saying what to set.
+    """
 
     kind: str = "synthetic"
     path: str = ""
@@ -40,7 +47,14 @@ class DataSourceResource(dg.ConfigurableResource):
     synthetic_seed: int = 7
     start_date: str = "2024-01-01"
     end_date: str = "2025-12-31"
-    pseudonym_salt: str = "mmrisk-default-salt"
+    pseudonym_salt: str | None = None
+    demo_salt_file: str = ""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self.salt()  # a missing salt fails the run before any step reads data
+
+    def salt(self) -> str:
+        return resolve_salt(self.kind, self.pseudonym_salt, self.demo_salt_file)
 
     def read(self, table: str, start: date, end: date) -> pd.DataFrame:
         """Raw rows of a canonical table whose `date` lies in [start, end]."""

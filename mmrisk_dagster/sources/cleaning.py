@@ -9,8 +9,6 @@ partition equivalent to re-running a range that contains it.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from mmrisk_dagster.sources.contract import (
     SENTIMENT_LABELS,
     TableContract,
 )
+from mmrisk_dagster.sources.pseudonyms import pseudonymize
 
 QUARANTINE_COLUMNS = ("source", "natural_key", "reason", "detail", "payload", PARTITION_COLUMN)
 # Every reason code a quarantined row can carry (the quarantine suite checks against this list).
@@ -41,6 +40,8 @@ REASONS = (
     "duplicate_key",
 )
 MAX_TEXT_CHARS = 5_000
+# Columns that identify a person, per table: replaced by keyed pseudonyms before cleaning reads them.
+PEOPLE_COLUMNS = {"social": ("author_id",)}
 KNOWN_EVENT_TYPES = ("default",)
 
 
@@ -277,19 +278,7 @@ def clean_news(raw: pd.DataFrame) -> CleaningResult:
     )
 
 
-def pseudonymize(values: pd.Series, salt: str) -> pd.Series:
-    """Keyed hash of author ids: stable within a deployment, not reversible without the salt."""
-    key = salt.encode()
-
-    def digest(value: str) -> str:
-        return "a_" + hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:16]
-
-    uniques = values.dropna().unique()
-    mapping = {u: digest(u) for u in uniques}
-    return values.map(mapping)
-
-
-def clean_social(raw: pd.DataFrame, salt: str) -> CleaningResult:
+def clean_social(raw: pd.DataFrame) -> CleaningResult:
     rejector, frame = _start("social", raw)
     frame = rejector.reject(frame, frame["entity_id"].isna(), "null_value", "entity_id is null")
     frame = _timestamps(rejector, frame, "posted_at")
@@ -297,7 +286,6 @@ def clean_social(raw: pd.DataFrame, salt: str) -> CleaningResult:
     frame = _dedupe(rejector, frame)
     out = frame.assign(
         entity_id=frame["entity_id"].astype(str),
-        author_id=pseudonymize(frame["author_id"].fillna("unknown"), salt),
         text=frame["text"].astype(str).str.strip(),
     )
     return rejector.result(out[["post_id", "entity_id", "author_id", "posted_at", "text", PARTITION_COLUMN]])
@@ -321,10 +309,22 @@ def clean_events(raw: pd.DataFrame) -> CleaningResult:
     return rejector.result(frame[["entity_id", "event_date", "event_type", PARTITION_COLUMN]])
 
 
-CLEANERS: dict[str, Callable[..., CleaningResult]] = {
+_CLEANERS: dict[str, Callable[[pd.DataFrame], CleaningResult]] = {
     "fundamentals": clean_fundamentals,
     "prices": clean_prices,
     "news": clean_news,
     "social": clean_social,
     "events": clean_events,
 }
+
+
+def clean(table: str, raw: pd.DataFrame, salt: str) -> CleaningResult:
+    """Clean one canonical table. People's identifiers (`PEOPLE_COLUMNS`) are pseudonymized
+    first, so neither the clean rows nor the quarantine payloads ever hold a raw one."""
+    if table not in _CLEANERS:
+        raise ValueError(f"unknown table '{table}'; the contract defines {sorted(_CLEANERS)}")
+    people = [c for c in PEOPLE_COLUMNS.get(table, ()) if c in raw.columns]
+    if people:
+        # A missing identifier becomes the pseudonym of "unknown": one anonymous group of people.
+        raw = raw.assign(**{c: pseudonymize(raw[c].fillna("unknown"), salt) for c in people})
+    return _CLEANERS[table](raw)

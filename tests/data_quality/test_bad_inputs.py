@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mmrisk_dagster.sources import read_source_table
-from mmrisk_dagster.sources.cleaning import CLEANERS, clean_social
+from mmrisk_dagster.sources.cleaning import clean as clean_table
 from mmrisk_dagster.sources.files import SourceDataError
+from tests import TEST_SALT
 
 CASES = Path(__file__).parent / "cases"
 ALL_CASES = sorted(p.name for p in CASES.iterdir() if (p / "expected.json").exists())
@@ -29,7 +30,7 @@ def read(folder: Path | str, table: str) -> pd.DataFrame:
 
 
 def clean(table: str, raw: pd.DataFrame):
-    return clean_social(raw, "salt") if table == "social" else CLEANERS[table](raw)
+    return clean_table(table, raw, TEST_SALT)
 
 
 def test_the_corpus_covers_at_least_fifteen_kinds_of_bad_input():

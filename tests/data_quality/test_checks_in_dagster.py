@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from tests import TEST_SALT
 from mmrisk_dagster.assets.clean import CLEANED, cleaned_assets, quarantine
 from mmrisk_dagster.assets.raw import raw_assets
 from mmrisk_dagster.definitions import defs
@@ -29,7 +30,7 @@ def materialize_slice(folder: Path, home: Path) -> dg.ExecuteInProcessResult:
         resources={
             "io_manager": WarehouseIOManager(root=str(home / "warehouse")),
             "warehouse": WarehouseResource(root=str(home / "warehouse"), models_root=str(home / "models")),
-            "data_source": DataSourceResource(kind="files", path=str(folder)),
+            "data_source": DataSourceResource(kind="files", path=str(folder), pseudonym_salt=TEST_SALT),
         },
         tags={ASSET_PARTITION_RANGE_START_TAG: "2024-01-01", ASSET_PARTITION_RANGE_END_TAG: "2024-01-10"},
         raise_on_error=False,
