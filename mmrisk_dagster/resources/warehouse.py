@@ -80,15 +80,17 @@ class ParquetWarehouse:
             return []
         return sorted(p.stem for p in directory.glob("*.parquet") if p.name != UNPARTITIONED_FILE)
 
-    def read(self, table: str, partition_keys: Iterable[str] | None = None) -> pd.DataFrame:
-        """Read partitions (all of them when None); missing partitions read as empty."""
+    def read(self, table: str, partition_keys: Iterable[str] | None = None,
+             columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Read partitions (all of them when None), optionally only some columns; missing
+        partitions read as empty."""
         if partition_keys is None:
             single = self.partition_path(table, None)
             if single.exists():
-                return pq.read_table(single).to_pandas()
+                return pq.read_table(single, columns=columns).to_pandas()
             partition_keys = self.existing_partitions(table)
         paths = [self.partition_path(table, k) for k in partition_keys]
-        tables = [pq.read_table(p) for p in paths if p.exists()]
+        tables = [pq.read_table(p, columns=columns) for p in paths if p.exists()]
         if not tables:
             raise FileNotFoundError(
                 f"table '{table}' has no materialized partitions under {self.table_dir(table)}"

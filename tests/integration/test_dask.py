@@ -16,12 +16,13 @@ import pytest
 from mmrisk_dagster.ml.features import price_windows
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.sources import read_source_table
+from mmrisk_dagster.assets.clean import CLEANED, rejected_name
 from mmrisk_dagster.sources.cleaning import clean
 from tests import TEST_SALT
 from tests.integration.test_concurrency import END, ROOT, START, tiny_environment
 
-SUBGRAPH = ["raw_prices", "raw_fundamentals", "raw_news", "raw_social", "raw_events", "quarantine", "prices",
-            "price_sequence_embedding"]
+SUBGRAPH = ["raw_prices", "raw_fundamentals", "raw_news", "raw_social", "raw_events",
+            *(rejected_name(name) for name in CLEANED), "quarantine", "prices", "price_sequence_embedding"]
 
 
 @pytest.fixture(scope="module")

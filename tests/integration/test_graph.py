@@ -169,7 +169,7 @@ def test_rerunning_a_partition_replaces_it_exactly(graph):
     before = {t: len(store.read(t, [day])) for t in ("raw_prices", "prices", "quarantine")}
     result = dg.materialize(
         [*defs.assets],
-        selection=["raw_prices", "prices", "raw_news", "raw_social", "raw_fundamentals", "raw_events", "quarantine"],
+        selection=["raw_prices", "prices", "prices_rejected", "quarantine"],
         resources=graph["resources"],
         instance=graph["instance"],
         partition_key=day,

@@ -84,3 +84,14 @@ def test_cleaned_social_has_no_raw_handles(default_universe):
     social = clean("social", default_universe.social, TEST_SALT).clean
     assert not social["author_id"].str.startswith("@").any()
     assert str(social["posted_at"].dt.tz) == "UTC"
+
+
+def test_a_row_stored_under_a_partition_its_date_does_not_roll_to_is_quarantined():
+    raw = pd.DataFrame({
+        "entity_id": ["A", "B"], "date": pd.to_datetime(["2024-01-08", "2024-01-08"]),
+        "source_date": pd.to_datetime(["2024-01-06", "2024-01-03"]),  # Saturday rolls to Monday; Wednesday does not
+        "event_date": ["2024-01-05", "2024-01-02"], "event_type": ["default", "default"],
+    })
+    result = clean("events", raw, TEST_SALT)
+    assert result.clean["entity_id"].tolist() == ["A"]
+    assert result.rejected["reason"].tolist() == ["date_mismatch"]
