@@ -49,6 +49,7 @@ def build_resources(settings: Settings) -> dict:
             # A server URI may carry credentials: it stays an unresolved EnvVar too.
             tracking_uri=_secret("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),
             artifact_root=str(home / "mlartifacts"),
+            ui_url=os.environ.get("MMRISK_MLFLOW_UI_URL", ""),
         ),
     }
 

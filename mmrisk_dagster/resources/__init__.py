@@ -103,14 +103,31 @@ class TrainingWindowResource(dg.ConfigurableResource):
         return SplitSpec(self.train_fraction, self.validation_fraction, self.horizon_days)
 
 
+LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `make mlflow-ui`
+
+
 class MlflowResource(dg.ConfigurableResource):
-    """MLflow tracking: a local SQLite store under the data home unless a URI is configured."""
+    """MLflow tracking: a local SQLite store under the data home unless a URI is configured.
+
+    With a tracking server (an http(s) URI) the server chooses where artifacts go (its own
+    `--default-artifact-root` or artifact proxy); `artifact_root` is used only for a local store.
+    Links in metadata start at `ui_url`, by default the server itself or, for a local store,
+    `make mlflow-ui`'s address.
+    """
 
     tracking_uri: str
-    artifact_root: str
+    artifact_root: str = ""
     experiment: str = "mmrisk"
     registered_model: str = "mmrisk-multitask"
-    ui_url: str = "http://127.0.0.1:5000"
+    ui_url: str = ""
+
+    def _is_server(self) -> bool:
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+    def link_base(self) -> str:
+        if self.ui_url:
+            return self.ui_url.rstrip("/")
+        return self.tracking_uri.rstrip("/") if self._is_server() else LOCAL_MLFLOW_UI
 
     def _mlflow(self):
         import mlflow
@@ -118,8 +135,14 @@ class MlflowResource(dg.ConfigurableResource):
         mlflow.set_tracking_uri(self.tracking_uri)
         experiment = mlflow.get_experiment_by_name(self.experiment)
         if experiment is None:
-            Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
-            mlflow.create_experiment(self.experiment, artifact_location=Path(self.artifact_root).resolve().as_uri())
+            location = None
+            if not self._is_server():
+                Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
+                location = Path(self.artifact_root).resolve().as_uri()
+            try:
+                mlflow.create_experiment(self.experiment, artifact_location=location)
+            except mlflow.exceptions.MlflowException:
+                pass  # a concurrent run created it first
         mlflow.set_experiment(self.experiment)
         return mlflow
 
@@ -151,8 +174,8 @@ class MlflowResource(dg.ConfigurableResource):
             "experiment_id": experiment_id,
             "registered_model": self.registered_model,
             "model_version": version.version,
-            "run_url": f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}",
-            "model_url": f"{self.ui_url}/#/models/{self.registered_model}/versions/{version.version}",
+            "run_url": f"{self.link_base()}/#/experiments/{experiment_id}/runs/{run_id}",
+            "model_url": f"{self.link_base()}/#/models/{self.registered_model}/versions/{version.version}",
         }
 
     def log_evaluation(self, run_id: str, report: dict, metrics: dict) -> None:
