@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from datetime import date
 
 import pandas as pd
@@ -21,6 +22,14 @@ NATIVE_READERS = {
     "uci_credit": read_uci_credit_table,
 }
 SOURCE_KINDS = ("synthetic", "files", *NATIVE_READERS)
+# I/O failures worth another try (a network share or object store hiccup); a bad file is not.
+TRANSIENT_ERRNOS = {errno.EIO, errno.EAGAIN, errno.EBUSY, errno.ESTALE, errno.ETIMEDOUT, errno.ECONNRESET}
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, ConnectionError | TimeoutError) or (
+        isinstance(error, OSError) and error.errno in TRANSIENT_ERRNOS
+    )
 
 
 def read_source_table(

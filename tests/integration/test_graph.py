@@ -226,7 +226,7 @@ def _sqlite_texts(path: Path):
 def _duckdb_texts(path: Path):
     with duckdb.connect(str(path), read_only=True) as con:
         for (table,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").fetchall():
-            yield con.execute(f'SELECT * FROM "{table}"').df().astype(str).to_csv()
+            yield con.execute(f'SELECT * FROM "{table}"').df().to_csv()
 
 
 def stored_texts(home: Path, skip_raw_tables: bool):
@@ -238,7 +238,7 @@ def stored_texts(home: Path, skip_raw_tables: bool):
         if path.suffix == ".parquet":
             table = path.relative_to(home / "warehouse").parts[0]
             if not (skip_raw_tables and table.startswith("raw_")):
-                yield path, pd.read_parquet(path).astype(str).to_csv()
+                yield path, pd.read_parquet(path).to_csv()
         elif path.suffix == ".duckdb":
             yield path, "\n".join(_duckdb_texts(path))
         elif path.read_bytes()[:16] == b"SQLite format 3\x00":
