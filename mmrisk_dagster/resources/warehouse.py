@@ -18,7 +18,7 @@ import errno
 import json
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import duckdb
@@ -46,18 +46,56 @@ def write_error(path: Path, error: OSError) -> WarehouseError:
     return WarehouseError(f"cannot write {path}: {error.strerror or error}; {fix}")
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temporary name, then rename into place: a crash leaves the previous version,
-    and the temporary file is removed whatever happens."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+def _temporary_name(path: Path) -> Path:
+    # The writer's pid is in the name, so that a later writer can tell a killed writer's leftover.
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(tmp)
-        os.replace(tmp, path)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphan_temporaries(directory: Path) -> list[Path]:
+    """Delete temporary files left by writers that were killed (their process is gone)."""
+    removed = []
+    for tmp in directory.glob(".*.tmp") if directory.exists() else []:
+        parts = tmp.name.split(".")
+        pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+        if pid is None or not _pid_alive(pid):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _atomic_write_all(writes: list[tuple[Path, Callable[[Path], None]]]) -> None:
+    """Write every file under a temporary name, then rename them all into place: a crash while
+    writing leaves every previous version, and the renames (each atomic) follow one another
+    with no work in between. Temporary files are removed whatever happens, short of SIGKILL,
+    whose leftovers the next writer of the table removes."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, write in writes:
+            tmp = _temporary_name(path)
+            staged.append((tmp, path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(tmp)
+        for tmp, path in staged:
+            os.replace(tmp, path)
     except OSError as error:
         raise write_error(path, error) from error
     finally:
-        tmp.unlink(missing_ok=True)
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    _atomic_write_all([(path, write)])
 
 
 def _read_parquet(path: Path, columns: Sequence[str] | None) -> pa.Table:
@@ -87,6 +125,7 @@ class ParquetWarehouse:
     def write(self, table: str, frame: pd.DataFrame, partition_keys: Sequence[str] | None = None) -> list[Path]:
         """Write `frame`; with partition keys, replace exactly those partitions (empty ones too)."""
         arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        remove_orphan_temporaries(self.table_dir(table))
         if partition_keys is None:
             path = self.partition_path(table, None)
             _atomic_write(path, lambda tmp: pq.write_table(arrow, tmp, compression="zstd"))
@@ -99,13 +138,13 @@ class ParquetWarehouse:
                 f"{table}: rows dated {sorted(unexpected)[:5]} fall outside the partitions being "
                 f"written ({partition_keys[0]}..{partition_keys[-1]})"
             )
-        paths = []
+        writes = []
         for key in partition_keys:
             part = arrow.take(groups[key]) if key in groups else arrow.slice(0, 0)
-            path = self.partition_path(table, key)
-            _atomic_write(path, lambda tmp, part=part: pq.write_table(part, tmp, compression="zstd"))
-            paths.append(path)
-        return paths
+            writes.append((self.partition_path(table, key),
+                           lambda tmp, part=part: pq.write_table(part, tmp, compression="zstd")))
+        _atomic_write_all(writes)
+        return [path for path, _ in writes]
 
     def existing_partitions(self, table: str) -> list[str]:
         directory = self.table_dir(table)

@@ -106,3 +106,18 @@ def test_a_damaged_catalog_says_delete_it_and_a_missing_one_is_recreated(tmp_pat
     store.catalog_path.unlink()
     store.ensure_view("t", new_table=False)
     assert store.query("SELECT sum(x) AS s FROM t")["s"].iloc[0] == 7
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_writer(tmp_path):
+    import subprocess
+
+    store = ParquetWarehouse(tmp_path)
+    store.write("t", _frame(["2024-01-01"], 1), ["2024-01-01"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = tmp_path / "t" / f".2024-01-02.parquet.{dead.pid}.0123abcd.tmp"
+    alive = tmp_path / "t" / f".2024-01-03.parquet.{os.getpid()}.4567ef89.tmp"
+    orphan.write_bytes(b"half a file")
+    alive.write_bytes(b"being written")
+    store.write("t", _frame(["2024-01-01"], 2), ["2024-01-01"])
+    assert not orphan.exists() and alive.exists()
