@@ -79,20 +79,37 @@ def test_a_killed_run_is_marked_failed_and_reexecution_from_failure_completes_it
     _assert_complete_and_exact(home)
 
 
-def test_a_killed_step_process_fails_its_run_and_reexecution_completes_it(environment):
-    import psutil
+def _running_step_process(instance, run_id):
+    """(step, pid) of a step process that has started and not finished, from the executor's
+    'Executing step "x" in subprocess.' events."""
+    finished = _step_events(instance, run_id, dg.DagsterEventType.STEP_SUCCESS)
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTED):
+        if entry.step_key in finished or entry.step_key == "raw_prices":
+            continue
+        pid = int(entry.dagster_event.event_specific_data.metadata["pid"].value)
+        if _process_running(pid):
+            return entry.step_key, pid
+    return None
 
+
+def _process_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_a_killed_step_process_fails_its_run_and_reexecution_completes_it(environment):
     env, instance, home = environment
     run = subprocess.Popen(RUN, cwd=ROOT, env=env, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     run_id = _wait_for(lambda: _only_run(instance), "the run to start")
-    started = _wait_for(lambda: _step_events(instance, run_id, dg.DagsterEventType.STEP_START), "a step to start")
-    steps = _wait_for(lambda: [c for c in psutil.Process(run.pid).children(recursive=True)
-                               if "multiprocess" in " ".join(c.cmdline()) or c.name().startswith("python")],
-                      "a step process")
-    os.kill(steps[-1].pid, signal.SIGKILL)
-    assert run.wait(timeout=600) != 0
-    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE, started
+    step, pid = _wait_for(lambda: _running_step_process(instance, run_id), "a running step process")
+    os.kill(pid, signal.SIGKILL)
+    assert run.wait(timeout=600) != 0, f"killing {step} (pid {pid}) fails the run"
+    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+    assert step not in _step_events(instance, run_id, dg.DagsterEventType.STEP_SUCCESS)
 
     again = subprocess.run([*RUN, run_id], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
