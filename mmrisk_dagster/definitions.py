@@ -34,7 +34,9 @@ def build_resources(settings: Settings) -> dict:
             pseudonym_salt=dg.EnvVar("MMRISK_PSEUDONYM_SALT").get_value("mmrisk-default-salt"),
         ),
         "compute": ComputeResource(cache_dir=str(home / "cache")),
-        "training_window": TrainingWindowResource(),
+        "training_window": TrainingWindowResource(
+            split_dates=list(settings.split_dates), horizon_days=settings.horizon_days
+        ),
         "mlflow": MlflowResource(
             tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI").get_value(f"sqlite:///{home / 'mlflow.db'}"),
             artifact_root=str(home / "mlartifacts"),
