@@ -85,7 +85,7 @@ def run_universe(config, args, cache) -> dict:
     dims = infer_dims(panel)
     spec = SplitSpec()
     data = prepare(panel, labels, dims, spec)
-    held_out = np.concatenate([data.index["validation"], data.index["test"]])
+    held_out = np.concatenate([data.index["validation"], data.index["gate"], data.index["test"]])
     space, _, retrieval = fit_on_training_window(data.arrays, dims, data.index["train"], held_out, SharedSpaceConfig(epochs=args.space_epochs))
     fusion = FusionConfig(d=space.d, epochs=args.epochs)
     fitted = fit_ensemble(data, space.encoders.state_dict(), dims, fusion, args.model_seeds)

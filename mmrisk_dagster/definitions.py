@@ -44,7 +44,9 @@ def build_resources(settings: Settings) -> dict:
             demo_salt_file=str(home / "secrets" / "pseudonym_salt"),
         ),
         "compute": ComputeResource(cache_dir=str(home / "cache")),
-        "training_window": TrainingWindowResource(),
+        "training_window": TrainingWindowResource(
+            split_dates=list(settings.split_dates), horizon_days=settings.horizon_days
+        ),
         "mlflow": MlflowResource(
             # A server URI may carry credentials: it stays an unresolved EnvVar too.
             tracking_uri=_secret("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),

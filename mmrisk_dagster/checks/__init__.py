@@ -219,14 +219,21 @@ def alignment_above_random(shared_space: dict) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="model_evaluation", blocking=True,
-                description="Blocks scoring with a model whose validation AUC on the primary task is below "
-                "the best baseline's (minus the configured tolerance).")
+                description="Blocks scoring with a model whose AUC on the primary task, on the gate split "
+                "(which nothing was fitted, early-stopped or calibrated on), is below the best baseline's "
+                "(minus the configured tolerance).")
 def model_gate(model_evaluation: dict) -> dg.AssetCheckResult:
     gate = model_evaluation["gate"]
     return dg.AssetCheckResult(
         passed=bool(gate["passed"]), severity=ERROR,
-        metadata={k: (float(v) if isinstance(v, float | np.floating) else str(v)) for k, v in gate.items()},
+        metadata={k: _gate_metadata_value(v) for k, v in gate.items()},
     )
+
+
+def _gate_metadata_value(value):
+    if isinstance(value, dict):
+        return dg.MetadataValue.json({k: float(v) for k, v in value.items()})
+    return float(value) if isinstance(value, float | np.floating) else str(value)
 
 
 @dg.asset_check(asset="risk_scores", blocking=True, partitions_def=daily_partitions,

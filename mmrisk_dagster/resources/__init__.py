@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import torch
+from pydantic import Field
 
 from mmrisk_dagster.ml.text import EmbeddingCache, TextEncoder, make_encoder
 from mmrisk_dagster.ml.training import SplitSpec
@@ -90,17 +91,44 @@ class ComputeResource(dg.ConfigurableResource):
 
 
 class TrainingWindowResource(dg.ConfigurableResource):
-    """The chronological split shared by every fitted asset, and the label horizon.
+    """The chronological train / validation / gate / test split shared by every fitted asset,
+    and the label horizon.
 
-    The embargo equals the label horizon so that no training label overlaps a later split.
+    Validation early-stops and calibrates the model; the gate split is read only by the model
+    gate; test only reports. The embargo before each split boundary is at least the horizon,
+    so that no label reaches into a later split.
     """
 
-    train_fraction: float = 0.5
-    validation_fraction: float = 0.2
-    horizon_days: int = 20
+    train_fraction: float = Field(default=0.5, description="Share of the dates for training (when no split_dates).")
+    validation_fraction: float = Field(
+        default=0.15, description="Share of the dates that early-stops and calibrates the model (when no split_dates)."
+    )
+    gate_fraction: float = Field(
+        default=0.15, description="Share of the dates only the model gate reads (when no split_dates); test takes the rest."
+    )
+    split_dates: list[str] = Field(
+        default=[],
+        description="First day of validation, gate and test, optionally the day test ends (exclusive), as ISO "
+        "dates; overrides the fractions. Default with MMRISK_SOURCE=stocknet: the published split.",
+    )
+    horizon_days: int = Field(
+        default=20, description="Business days the default and forward-volatility labels look ahead."
+    )
+    embargo_days: int | None = Field(
+        default=None,
+        description="Business days dropped before each split boundary; at least horizon_days (default: equal to it).",
+    )
 
     def split_spec(self) -> SplitSpec:
-        return SplitSpec(self.train_fraction, self.validation_fraction, self.horizon_days)
+        embargo = self.horizon_days if self.embargo_days is None else self.embargo_days
+        if embargo < self.horizon_days:
+            raise ValueError(
+                f"embargo_days={embargo} is shorter than horizon_days={self.horizon_days}: training labels would "
+                "overlap later splits; shorten horizon_days instead (TrainingWindowResource)"
+            )
+        return SplitSpec(
+            self.train_fraction, self.validation_fraction, self.gate_fraction, embargo, tuple(self.split_dates)
+        )
 
 
 LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `make mlflow-ui`
