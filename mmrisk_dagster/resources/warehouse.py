@@ -25,11 +25,16 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from cryptography.exceptions import InvalidTag
 from filelock import FileLock
 
+from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
 from mmrisk_dagster.sources.contract import PARTITION_COLUMN
 
 UNPARTITIONED_FILE = "data.parquet"
+# Tables that hold people's data (posts with their authors, rejected rows): written with Parquet
+# modular encryption when a key is configured (parquet_encryption.py).
+PEOPLE_TABLES = frozenset({"raw_social", "social", "social_rejected", "quarantine"})
 
 
 class WarehouseError(RuntimeError):
@@ -98,10 +103,18 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     _atomic_write_all([(path, write)])
 
 
-def _read_parquet(path: Path, columns: Sequence[str] | None) -> pa.Table:
+def _read_parquet(path: Path, columns: Sequence[str] | None, decryption=None) -> pa.Table:
     try:
-        return pq.read_table(path, columns=columns)
+        return pq.read_table(path, columns=columns, decryption_properties=decryption)
+    except InvalidTag as error:
+        raise WarehouseError(
+            f"{path} is encrypted with another key; set MMRISK_PARQUET_KEY to the key it was written with"
+        ) from error
     except (pa.ArrowException, OSError) as error:
+        if "encrypted" in str(error):
+            raise WarehouseError(
+                f"{path} is encrypted; set MMRISK_PARQUET_KEY to the key it was written with"
+            ) from error
         raise WarehouseError(
             f"{path} is not a readable Parquet file ({error}); delete it and re-materialize that "
             "partition (and the assets after it)"
@@ -111,8 +124,17 @@ def _read_parquet(path: Path, columns: Sequence[str] | None) -> pa.Table:
 class ParquetWarehouse:
     """Partitioned tables under `root`: `<table>/<partition_key>.parquet` or `<table>/data.parquet`."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, encryption: ParquetEncryption | None = None,
+                 encrypted_tables: Iterable[str] = PEOPLE_TABLES):
         self.root = Path(root)
+        self.encryption = encryption
+        self.encrypted_tables = frozenset(encrypted_tables) if encryption else frozenset()
+
+    def _encryption_properties(self, table: str):
+        return self.encryption.write_properties() if table in self.encrypted_tables else None
+
+    def _decryption_properties(self, table: str):
+        return self.encryption.read_properties() if table in self.encrypted_tables else None
 
     def table_dir(self, table: str) -> Path:
         return self.root / table
@@ -126,9 +148,11 @@ class ParquetWarehouse:
         """Write `frame`; with partition keys, replace exactly those partitions (empty ones too)."""
         arrow = pa.Table.from_pandas(frame, preserve_index=False)
         remove_orphan_temporaries(self.table_dir(table))
+        encryption = self._encryption_properties(table)
         if partition_keys is None:
             path = self.partition_path(table, None)
-            _atomic_write(path, lambda tmp: pq.write_table(arrow, tmp, compression="zstd"))
+            _atomic_write(path, lambda tmp: pq.write_table(arrow, tmp, compression="zstd",
+                                                           encryption_properties=encryption))
             return [path]
         keys = pd.to_datetime(frame[PARTITION_COLUMN]).dt.strftime("%Y-%m-%d")
         groups = {k: idx for k, idx in frame.groupby(keys.to_numpy()).indices.items()}
@@ -142,7 +166,8 @@ class ParquetWarehouse:
         for key in partition_keys:
             part = arrow.take(groups[key]) if key in groups else arrow.slice(0, 0)
             writes.append((self.partition_path(table, key),
-                           lambda tmp, part=part: pq.write_table(part, tmp, compression="zstd")))
+                           lambda tmp, part=part: pq.write_table(part, tmp, compression="zstd",
+                                                                 encryption_properties=encryption)))
         _atomic_write_all(writes)
         return [path for path, _ in writes]
 
@@ -159,10 +184,11 @@ class ParquetWarehouse:
         if partition_keys is None:
             single = self.partition_path(table, None)
             if single.exists():
-                return _read_parquet(single, columns).to_pandas()
+                return _read_parquet(single, columns, self._decryption_properties(table)).to_pandas()
             partition_keys = self.existing_partitions(table)
         paths = [self.partition_path(table, k) for k in partition_keys]
-        tables = [_read_parquet(p, columns) for p in paths if p.exists()]
+        decryption = self._decryption_properties(table)
+        tables = [_read_parquet(p, columns, decryption) for p in paths if p.exists()]
         if not tables:
             raise FileNotFoundError(
                 f"table '{table}' has no materialized partitions under {self.table_dir(table)}"
@@ -195,10 +221,12 @@ class ParquetWarehouse:
         return self.root / "catalog.duckdb"
 
     def refresh_views(self, tables: Iterable[str] | None = None) -> list[str]:
-        """(Re)create one DuckDB view per Parquet table; serialized across processes by a lock."""
+        """(Re)create one DuckDB view per Parquet table (encrypted tables aside: DuckDB cannot
+        read them); serialized across processes by a lock."""
         names = sorted(tables) if tables is not None else sorted(
             p.name for p in self.root.glob("*") if p.is_dir() and any(p.glob("*.parquet"))
         )
+        names = [n for n in names if n not in self.encrypted_tables]
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with FileLock(str(self.catalog_path) + ".lock", timeout=60):
