@@ -1,15 +1,17 @@
-"""Run the ingest sub-graph (tests/integration/scale_jobs.py) over a partition range with the
-multiprocess executor, in this process: `python -m tests.integration.fault_run FIRST LAST
-[RUN_ID_TO_REEXECUTE_FROM_FAILURE]`. The run carries this process's pid (`RUN_PROCESS_TAG`), as
-mmrisk's own entry points do, so that the dead-run sweep can judge it after test_faults.py kills it.
+"""Run a sub-graph of tests/integration/scale_jobs.py (`ingest_job` unless MMRISK_TEST_JOB names
+another) over a partition range with the multiprocess executor, in this process:
+`python -m tests.integration.fault_run FIRST LAST [RUN_ID_TO_REEXECUTE_FROM_FAILURE]`. The run
+carries this process's pid (`RUN_PROCESS_TAG`), as mmrisk's own entry points do, so that the
+dead-run sweep can judge it after test_faults.py kills it.
 """
 
+import os
 import sys
 
 import dagster as dg
 
 from mmrisk_dagster.instance import run_process_tag
-from tests.integration.scale_jobs import ingest_job
+from tests.integration import scale_jobs
 
 RUN_CONFIG = {
     "execution": {"config": {"multiprocess": {"max_concurrent": 2}}},
@@ -22,7 +24,7 @@ def main(first: str, last: str, reexecute: str | None) -> int:
     with dg.DagsterInstance.get() as instance:
         options = dg.ReexecutionOptions.from_failure(reexecute, instance) if reexecute else None
         tags = {**run_process_tag(), RANGE_START: first, RANGE_END: last}
-        result = dg.execute_job(dg.reconstructable(ingest_job), instance, run_config=RUN_CONFIG, tags=tags,
+        result = dg.execute_job(dg.reconstructable(getattr(scale_jobs, os.environ.get("MMRISK_TEST_JOB", "ingest_job"))), instance, run_config=RUN_CONFIG, tags=tags,
                                 reexecution_options=options, raise_on_error=False)
         print(f"run {result.run_id} success={result.success}", flush=True)
         return 0 if result.success else 1
