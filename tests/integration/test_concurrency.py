@@ -25,7 +25,7 @@ from mmrisk_dagster.settings import Settings
 from mmrisk_dagster.sources import read_source_table
 from mmrisk_dagster.sources.cleaning import clean
 from tests import TEST_SALT
-from tests.integration.scale_jobs import INGEST_ASSETS
+from tests.integration.scale_jobs import INGEST_ASSETS, INGEST_STEPS
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "2024-01-01", "2024-02-16"
@@ -115,7 +115,7 @@ def test_concurrent_partition_runs_succeed_without_lock_errors(concurrent_runs):
     stats = [instance.get_run_stats(r.run_id) for r in runs]
     assert max(s.start_time for s in stats) < min(s.end_time for s in stats), "the three runs overlapped"
     steps = [instance.get_run_step_stats(r.run_id) for r in runs]
-    assert all({s.step_key for s in run_steps} == set(INGEST_ASSETS) for run_steps in steps)
+    assert all({s.step_key for s in run_steps} == set(INGEST_STEPS) for run_steps in steps)
 
 
 def test_each_partition_holds_exactly_its_rows(concurrent_runs):
@@ -162,6 +162,6 @@ def test_a_crash_halfway_through_a_write_keeps_the_previous_version(concurrent_r
     monkeypatch.setattr(pq, "write_table", write_table)
     assert not result.success
     failed = [e.step_key for e in result.all_events if e.is_step_failure]
-    assert failed == ["prices"]
+    assert failed == ["clean_prices"]
     pd.testing.assert_frame_equal(store.read("prices", [day]), before)
     assert not list(store.table_dir("prices").glob("*.tmp")) and not list(store.table_dir("prices").glob(".*"))
