@@ -7,8 +7,9 @@ baselines are refitted per seed where they have randomness.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
-from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_tfidf_logreg, tabular_features
+from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_linear_svm, fit_tfidf_logreg, risk_score, tabular_features
 from mmrisk_dagster.ml.fusion import BINARY_TASKS, MultitaskFusionModel
 from mmrisk_dagster.ml.inputs import PanelArrays
 from mmrisk_dagster.ml.metrics import (
@@ -86,12 +87,16 @@ def task_report(pred: dict, labels: LabelArrays, rows: np.ndarray, calibrator: d
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    return binary_metrics(y, p).get("auc", float("nan"))
+    """ROC AUC of any ranking score (an SVM's margin as well as a probability); NaN with one class."""
+    if len(y) == 0 or np.min(y) == np.max(y):
+        return float("nan")
+    return float(roc_auc_score(y, p))
 
 
 def baseline_reports(arrays: PanelArrays, texts: list[str], labels: LabelArrays, index: dict, task: str, seeds: list[int]) -> dict:
-    """Validation and test AUC of the two baselines on the primary task. Gradient boosting is
-    refitted per seed; the logistic regression is deterministic, so it is fitted once."""
+    """Validation and test AUC of the baselines on the primary task. Gradient boosting is
+    refitted per seed; the logistic regression and the linear SVM are deterministic, so they
+    are fitted once."""
     train, y_train = _known(labels, task, index["train"])
     evaluated = {s: _known(labels, task, index[s]) for s in ("validation", "test")}
     tabular = tabular_features(arrays)
@@ -99,6 +104,7 @@ def baseline_reports(arrays: PanelArrays, texts: list[str], labels: LabelArrays,
     fitters = {
         "hist_gbm": (lambda seed: fit_hist_gbm(tabular[train], y_train, seed), lambda rows: tabular[rows], seeds),
         "tfidf_logreg": (lambda seed: fit_tfidf_logreg(list(text_array[train]), y_train, seed), lambda rows: list(text_array[rows]), seeds[:1]),
+        "linear_svm": (lambda seed: fit_linear_svm(tabular[train], y_train, seed), lambda rows: tabular[rows], seeds[:1]),
     }
     reports = {}
     for name, (fit, features, fit_seeds) in fitters.items():
@@ -106,7 +112,7 @@ def baseline_reports(arrays: PanelArrays, texts: list[str], labels: LabelArrays,
         for seed in fit_seeds:
             model = fit(seed)
             for split, (rows, y) in evaluated.items():
-                per_split[split].append(_auc(y, model.predict_proba(features(rows))[:, 1]))
+                per_split[split].append(_auc(y, risk_score(model, features(rows))))
         reports[name] = {split: mean_std(values) for split, values in per_split.items()}
     return reports
 
