@@ -7,6 +7,7 @@ loading rebuilds the module from the saved config and reads weights without unpi
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +17,10 @@ from safetensors.torch import save
 from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel
 from mmrisk_dagster.ml.shared_space import SharedSpace
 from mmrisk_dagster.ml.torch_utils import load_config, load_weights, save_module
+
+SCORING_CARD = "scoring_card.json"
+# What scoring reads besides the weights: the registered model carries them in SCORING_CARD.
+SCORING_FIELDS = ("version", "dims", "calibrator", "vol_mean", "vol_std")
 
 
 def weights_version(modules) -> str:
@@ -57,7 +62,7 @@ def save_multitask(root: Path, models: list[MultitaskFusionModel], config: Fusio
         str(save_module(m, directory / f"member_{i}", {"dims": m.dims, "config": config.to_dict()}))
         for i, m in enumerate(models)
     ]
-    return {
+    card = {
         "version": version,
         "path": str(directory),
         "member_paths": paths,
@@ -65,6 +70,9 @@ def save_multitask(root: Path, models: list[MultitaskFusionModel], config: Fusio
         "config": config.to_dict(),
         **extra,
     }
+    scoring = {**{k: card[k] for k in SCORING_FIELDS}, "members": len(models)}
+    (directory / SCORING_CARD).write_text(json.dumps(scoring, indent=2))
+    return card
 
 
 @lru_cache(maxsize=16)
@@ -75,3 +83,9 @@ def _load_member(path: str) -> MultitaskFusionModel:
 
 def load_multitask(card: dict) -> list[MultitaskFusionModel]:
     return [_load_member(p) for p in card["member_paths"]]
+
+
+def load_scoring_card(directory: Path) -> tuple[list[MultitaskFusionModel], dict]:
+    """The ensemble saved by `save_multitask` in `directory` (a copy of it, too) and its scoring card."""
+    card = json.loads((directory / SCORING_CARD).read_text())
+    return [_load_member(str(directory / f"member_{i}")) for i in range(card["members"])], card

@@ -1,37 +1,60 @@
 """The fused model as an MLflow pyfunc model: safetensors weights and a JSON card, no pickle.
 
-MLflow logs it as a *model from code*: it stores this file's source and runs it at load time
-(`mlflow.models.set_model` below), so nothing is serialized with pickle or cloudpickle. The
-artifacts are the ensemble's folder (one `weights.safetensors` + `config.json` per member) and
-the scoring card (calibration and volatility scale). Input: rows of `modality_panel`; output:
-the columns of `risk_scores`.
+MLflow logs it as a *model from code* (`registry_entry.py`, which it stores and runs at load
+time), so nothing is serialized with pickle or cloudpickle. The one artifact is the ensemble's
+folder: one `weights.safetensors` + `config.json` per member and `scoring_card.json`
+(calibration and volatility scale). Input: rows of `modality_panel`; output: the columns of
+`risk_scores`.
 """
 
 from __future__ import annotations
 
-import json
+from importlib import metadata
+from importlib.util import find_spec
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 
-MODEL_ARTIFACT, CARD_ARTIFACT = "ensemble", "scoring_card"
-# What scoring reads from the model card besides the weights.
-CARD_FIELDS = ("version", "dims", "config", "calibrator", "vol_mean", "vol_std")
+from mmrisk_dagster.ml.panel import MODALITIES
+
+MODEL_ARTIFACT = "ensemble"
+RUNTIME_PACKAGES = ("torch", "safetensors", "numpy", "pandas", "scikit-learn")
 
 
 class FusedRiskModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
-        from mmrisk_dagster.ml.artifacts import load_members
+        from mmrisk_dagster.ml.artifacts import load_scoring_card
 
-        self.card = json.loads(Path(context.artifacts[CARD_ARTIFACT]).read_text())
-        self.models = load_members(Path(context.artifacts[MODEL_ARTIFACT]), len(self.card["member_dirs"]))
+        self.models, self.card = load_scoring_card(Path(context.artifacts[MODEL_ARTIFACT]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from mmrisk_dagster.ml.inputs import panel_arrays
-        from mmrisk_dagster.ml.scoring import score
-
-        return score(self.models, panel_arrays(model_input, self.card["dims"]), self.card)
+        return score_panel(self.models, self.card, model_input)
 
 
-mlflow.models.set_model(FusedRiskModel())
+def score_panel(models, card: dict, panel: pd.DataFrame) -> pd.DataFrame:
+    from mmrisk_dagster.ml.inputs import panel_arrays
+    from mmrisk_dagster.ml.scoring import score
+
+    return score(models, panel_arrays(panel, card["dims"]), card)
+
+
+def entry_point() -> str:
+    """The file MLflow logs as the model's code."""
+    return find_spec("mmrisk_dagster.ml.registry_entry").origin
+
+
+def input_example(panel: pd.DataFrame) -> pd.DataFrame:
+    """A few panel rows: the first, and one without each modality where there is one, so that the
+    signature marks what may be missing as optional."""
+    rows = [panel.index[0]]
+    for m in MODALITIES:
+        absent = panel.index[~panel[f"{m}_present"].astype(bool)]
+        if len(absent):
+            rows.append(absent[0])
+    return panel.loc[list(dict.fromkeys(rows))].reset_index(drop=True)
+
+
+def requirements() -> list[str]:
+    """Pinned runtime packages; the model's code itself comes with `mmrisk-dagster`."""
+    return ["mmrisk-dagster", *(f"{p}=={metadata.version(p)}" for p in RUNTIME_PACKAGES)]

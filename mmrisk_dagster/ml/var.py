@@ -153,3 +153,19 @@ def markdown_table(result: dict) -> str:
             k, c = tests["kupiec"], tests["christoffersen"]
             lines.append(f"| {method} | {level} | {k['rate']:.4f} ({k['expected_rate']:.2f}) | {k['p_value']:.3f} | {c['p_value']:.3f} |")
     return "\n".join(lines)
+
+
+def backtest_against_baselines(forecasts: pd.DataFrame, returns: pd.DataFrame, train_end: pd.Timestamp) -> dict:
+    """The model's VaR against the two baselines on the model's evaluated entity-days.
+
+    `forecasts` holds entity_id, date and `model` (the volatility the model predicted on that
+    date); `returns` comes from `daily_returns` over the whole history (the baselines need the
+    days before the evaluated ones), and the GARCH is fitted on dates up to `train_end`.
+    """
+    baselines = returns.assign(
+        historical_20d=historical_volatility(returns), garch_1_1=garch_volatility(returns, train_end)
+    )
+    rows = forecasts[["entity_id", "date", "model"]].merge(baselines, on=["entity_id", "date"], how="left")
+    result = backtest(rows, ["model", "historical_20d", "garch_1_1"])
+    result["markdown"] = markdown_table(result)
+    return result

@@ -89,6 +89,9 @@ class TrainingWindowResource(dg.ConfigurableResource):
         return SplitSpec(self.train_fraction, self.validation_fraction, self.horizon_days)
 
 
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
 class MlflowResource(dg.ConfigurableResource):
     """MLflow tracking: a local SQLite store under the data home unless a URI is configured."""
 
@@ -109,8 +112,14 @@ class MlflowResource(dg.ConfigurableResource):
         mlflow.set_experiment(self.experiment)
         return mlflow
 
-    def log_training(self, params: dict, histories: list[list[dict]], metrics: dict, model_dir: str, tags: dict) -> dict:
-        """One run with params, per-epoch metrics per member, the weights; registers a version."""
+    def log_training(self, params: dict, histories: list[list[dict]], metrics: dict, card: dict, tags: dict, example: pd.DataFrame, output: pd.DataFrame) -> dict:
+        """One run with params and per-epoch metrics per member; the ensemble logged as a pyfunc
+        model (safetensors weights, a signature from `example` and the model's `output` on it,
+        the input example) and registered as a new version with the alias `challenger`."""
+        from mlflow.models import infer_signature
+
+        from mmrisk_dagster.ml import registry_model
+
         mlflow = self._mlflow()
         with mlflow.start_run(run_name=f"multitask-{tags.get('model_version', '')}") as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -121,25 +130,68 @@ class MlflowResource(dg.ConfigurableResource):
                     mlflow.log_metric(f"member{member}_validation_score", record["validation_score"], step=step)
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
             mlflow.set_tags(tags)
-            mlflow.log_artifacts(model_dir, artifact_path="model")
-            run_id, artifact_uri = run.info.run_id, run.info.artifact_uri
+            logged = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=registry_model.entry_point(),
+                artifacts={registry_model.MODEL_ARTIFACT: card["path"]},
+                signature=infer_signature(example, output),
+                input_example=example,
+                pip_requirements=registry_model.requirements(),
+            )
+            run_id = run.info.run_id
+        version = mlflow.register_model(logged.model_uri, self.registered_model, tags=tags)
         client = mlflow.MlflowClient()
-        try:
-            client.create_registered_model(self.registered_model)
-        except mlflow.exceptions.MlflowException:
-            pass  # already registered
-        version = client.create_model_version(
-            self.registered_model, source=f"{artifact_uri}/model", run_id=run_id, tags=tags
-        )
+        client.set_registered_model_alias(self.registered_model, CHALLENGER, version.version)
         experiment_id = mlflow.get_experiment_by_name(self.experiment).experiment_id
         return {
             "run_id": run_id,
             "experiment_id": experiment_id,
             "registered_model": self.registered_model,
             "model_version": version.version,
+            "model_uri": logged.model_uri,
             "run_url": f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}",
             "model_url": f"{self.ui_url}/#/models/{self.registered_model}/versions/{version.version}",
         }
+
+    def record_gate(self, model_version: str, gate: dict) -> str | None:
+        """The gate's verdict and margin as tags on the registered version; the alias `champion`
+        moves to it when it passed, and leaves it when it failed. Returns the champion's version."""
+        mlflow = self._mlflow()
+        client = mlflow.MlflowClient()
+        for key in ("passed", "margin", "margin_std_error", "margin_ci_low", "margin_ci_high", "best_baseline", "split"):
+            if key in gate:
+                client.set_model_version_tag(self.registered_model, model_version, f"gate_{key}", str(gate[key]))
+        champion = self._champion_version(client)
+        if gate["passed"]:
+            client.set_registered_model_alias(self.registered_model, CHAMPION, model_version)
+            return model_version
+        if champion == model_version:
+            client.delete_registered_model_alias(self.registered_model, CHAMPION)
+            return None
+        return champion
+
+    def _champion_version(self, client) -> str | None:
+        import mlflow
+
+        try:
+            return client.get_model_version_by_alias(self.registered_model, CHAMPION).version
+        except mlflow.exceptions.MlflowException:
+            return None
+
+    def load_champion(self):
+        """The registered version with the alias `champion`, loaded as a pyfunc model."""
+        mlflow = self._mlflow()
+        client = mlflow.MlflowClient()
+        version = self._champion_version(client)
+        if version is None:
+            raise LookupError(
+                f"no version of registered model '{self.registered_model}' at {self.tracking_uri} has the alias "
+                f"'{CHAMPION}': materialize model_evaluation with a model that passes its gate first"
+            )
+        return mlflow.pyfunc.load_model(self.champion_uri())
+
+    def champion_uri(self) -> str:
+        return f"models:/{self.registered_model}@{CHAMPION}"
 
     def log_evaluation(self, run_id: str, report: dict, metrics: dict) -> None:
         mlflow = self._mlflow()

@@ -140,7 +140,7 @@ def test_evaluation_compares_against_baselines_and_ablations(graph):
     report = graph["store"].read_json("model_evaluation")
     task = report["primary_task"]
     assert task in ("default", "movement")
-    assert set(report["baselines"]) == {"hist_gbm", "tfidf_logreg"}
+    assert set(report["baselines"]) == {"hist_gbm", "tfidf_logreg", "linear_svm"}
     assert set(report["ablation"]["removed"]) == set(MODALITIES)
     assert report["model_version"] == graph["store"].read_json("multitask_model")["version"]
     assert "| fused model" in report["markdown"]

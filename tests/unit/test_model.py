@@ -204,7 +204,7 @@ def test_retrieval_recall_is_one_for_identical_vectors_and_near_random_for_noise
 def test_multitask_models_round_trip_without_pickle(tmp_path):
     arrays = _arrays()
     models = [MultitaskFusionModel(DIMS, FusionConfig()) for _ in range(2)]
-    card = save_multitask(tmp_path, models, FusionConfig(), {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}})
+    card = save_multitask(tmp_path, models, FusionConfig(), {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": 0.0, "vol_std": 1.0})
     assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.pkl"))
     for original, loaded in zip(models, load_multitask(card)):
         np.testing.assert_allclose(predict(original, arrays)["default"], predict(loaded, arrays)["default"], rtol=1e-6)
