@@ -18,7 +18,7 @@ export DAGSTER_EVENT_BATCH_SIZE := 1000
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,scale]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,scale,postgres]'
 	touch $@
 
 install: $(STAMP)

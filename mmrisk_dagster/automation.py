@@ -17,6 +17,7 @@ from datetime import timedelta
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from mmrisk_dagster.instance import dead_run_sweep
 from mmrisk_dagster.partitions import daily_partitions
 from mmrisk_dagster.resources import DataSourceResource
 from mmrisk_dagster.sources.watch import changed_files, fingerprint_key, folder_fingerprint
@@ -78,4 +79,4 @@ def new_source_files(context: dg.SensorEvaluationContext, data_source: DataSourc
 
 jobs = [full_refresh, daily_scoring, retrain]
 schedules = [daily_scoring_schedule]
-sensors = [new_source_files]
+sensors = [new_source_files, dead_run_sweep]

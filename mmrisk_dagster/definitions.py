@@ -21,6 +21,8 @@ from mmrisk_dagster.resources.io_manager import WarehouseIOManager
 from mmrisk_dagster.settings import Settings
 from mmrisk_dagster.sources.pseudonyms import SALT_VARIABLE
 
+PARQUET_KEY_VARIABLE = "MMRISK_PARQUET_KEY"  # encrypts the people tables at rest when set
+
 
 def _secret(variable: str, fallback: str | None = None) -> dg.EnvVar | str | None:
     """An unresolved `dg.EnvVar` when the variable is set (the UI and run storage then hold only
@@ -31,8 +33,10 @@ def _secret(variable: str, fallback: str | None = None) -> dg.EnvVar | str | Non
 def build_resources(settings: Settings) -> dict:
     home = settings.home
     return {
-        "io_manager": WarehouseIOManager(root=str(home / "warehouse")),
-        "warehouse": WarehouseResource(root=str(home / "warehouse"), models_root=str(home / "models")),
+        "io_manager": WarehouseIOManager(root=str(home / "warehouse"), parquet_key=_secret(PARQUET_KEY_VARIABLE)),
+        "warehouse": WarehouseResource(
+            root=str(home / "warehouse"), models_root=str(home / "models"), parquet_key=_secret(PARQUET_KEY_VARIABLE)
+        ),
         "data_source": DataSourceResource(
             kind=settings.source,
             path=settings.source_path,

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from mmrisk_dagster.ml.text import EmbeddingCache, TextEncoder, make_encoder
 from mmrisk_dagster.ml.training import SplitSpec
+from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.sources import read_source_table
 from mmrisk_dagster.sources.pseudonyms import resolve_salt
@@ -22,9 +23,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
     root: str
     models_root: str
+    # Key of the people tables' Parquet encryption: an unresolved dg.EnvVar("MMRISK_PARQUET_KEY").
+    parquet_key: str | None = None
 
     def store(self) -> ParquetWarehouse:
-        return ParquetWarehouse(self.root)
+        return ParquetWarehouse(self.root, ParquetEncryption(self.parquet_key) if self.parquet_key else None)
 
     def models_path(self) -> Path:
         return Path(self.models_root)

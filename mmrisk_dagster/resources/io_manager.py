@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
+from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 
 
@@ -23,9 +24,11 @@ def _column_schema(frame: pd.DataFrame) -> dg.TableSchema:
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
     root: str
+    # Key of the people tables' Parquet encryption: an unresolved dg.EnvVar("MMRISK_PARQUET_KEY").
+    parquet_key: str | None = None
 
     def _store(self) -> ParquetWarehouse:
-        return ParquetWarehouse(self.root)
+        return ParquetWarehouse(self.root, ParquetEncryption(self.parquet_key) if self.parquet_key else None)
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         table = _table_name(context.asset_key)

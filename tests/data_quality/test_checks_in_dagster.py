@@ -115,3 +115,25 @@ def test_a_doc_delivered_on_two_days_is_found_across_runs(tmp_path):
     found = run("2024-01-05")
     assert not found.passed and found.severity == dg.AssetCheckSeverity.ERROR
     assert found.metadata["examples"].value == [{"key": "N1", "first_day": "2024-01-03", "last_day": "2024-01-05"}]
+
+
+def test_with_a_parquet_key_the_people_tables_are_written_encrypted(tmp_path, monkeypatch):
+    from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
+    from mmrisk_dagster.resources.warehouse import WarehouseError
+
+    monkeypatch.setenv("MMRISK_PARQUET_KEY", "pipeline-parquet-key-0123")
+    key = dg.EnvVar("MMRISK_PARQUET_KEY")
+    result = dg.materialize(
+        [*raw_assets, *cleaned_assets], selection=["raw_social", "social", "social_rejected", "raw_prices"],
+        resources={"io_manager": WarehouseIOManager(root=str(tmp_path / "warehouse"), parquet_key=key),
+                   "data_source": DataSourceResource(kind="files", path=str(CASES / "control_character_in_post"),
+                                                     pseudonym_salt=TEST_SALT)},
+        partition_key="2024-01-02",
+    )
+    assert result.success
+    with pytest.raises(WarehouseError, match="is encrypted"):
+        ParquetWarehouse(tmp_path / "warehouse").read("raw_social")
+    store = ParquetWarehouse(tmp_path / "warehouse", ParquetEncryption("pipeline-parquet-key-0123"))
+    assert store.read("raw_social")["author_id"].tolist() == ["@ann", "@bob"]
+    assert len(store.read("social")) == 1 and len(store.read("social_rejected")) == 1
+    assert len(ParquetWarehouse(tmp_path / "warehouse").read("raw_prices")) == 0, "other tables stay plain"
