@@ -189,7 +189,8 @@ def clean_prices(raw: pd.DataFrame) -> CleaningResult:
     rejector, frame = _start("prices", raw)
     ohlcv = ["open", "high", "low", "close", "volume"]
     frame = _numeric(rejector, frame, ohlcv)
-    frame = rejector.reject(frame, frame[ohlcv].isna().any(axis=1), "null_value", "null OHLCV")
+    # Volume is optional (sources.contract): a blank one stays null, the features do without it.
+    frame = rejector.reject(frame, frame[ohlcv[:4]].isna().any(axis=1), "null_value", "null OHLC")
     frame = rejector.reject(
         frame, (frame[["open", "high", "low", "close"]] <= 0).any(axis=1), "out_of_range", "price <= 0"
     )
