@@ -3,18 +3,27 @@ run at the cleaned tables, before any embedding step, with a message naming file
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
-from tests import TEST_SALT
 from mmrisk_dagster.assets.clean import cleaned_assets, quarantine
 from mmrisk_dagster.assets.embeddings import embedding_assets
 from mmrisk_dagster.assets.raw import raw_assets
 from mmrisk_dagster.checks.preflight import preflight_checks
+from mmrisk_dagster.demo import failure_report
 from mmrisk_dagster.ml.training import SplitSpec
-from mmrisk_dagster.resources import ComputeResource, DataSourceResource, TrainingWindowResource, WarehouseResource
+from mmrisk_dagster.resources import (
+    ComputeResource,
+    DataSourceResource,
+    TrainingWindowResource,
+    WarehouseResource,
+)
 from mmrisk_dagster.resources.io_manager import WarehouseIOManager
 from mmrisk_dagster.sources.cleaning import clean_prices
 from mmrisk_dagster.sources.preflight import training_window_problem, unusable_table
+from tests import TEST_SALT
 
 
 def prices_frame(days: pd.DatetimeIndex, entities=("A", "B")) -> pd.DataFrame:
@@ -77,8 +86,13 @@ def test_the_preflight_stops_the_run_before_the_price_embeddings(tmp_path):
     folder.mkdir()
     prices = prices_frame(pd.bdate_range("2024-01-01", "2024-03-29"))
     prices.assign(date=prices["date"].dt.strftime("%Y-%m-%d"), close="").to_csv(folder / "prices.csv", index=False)
-    done, checks = outcome(run_preflight(folder, tmp_path / "a", horizon_days=5))
+    result = run_preflight(folder, tmp_path / "a", horizon_days=5)
+    done, checks = outcome(result)
     assert not checks["mostly_usable"].passed
+    # What `make demo` prints: the check's own message, not only the failed step's name.
+    assert "check prices:mostly_usable failed: prices.csv: column 'close' is empty in all 130 rows" in (
+        failure_report(result, tmp_path / "a" / "warehouse")
+    )
     assert checks["mostly_usable"].description.startswith("prices.csv: column 'close' is empty in all 130 rows")
     assert "prices" in done and "price_sequence_embedding" not in done and "chart_image_embedding" not in done
 

@@ -3,12 +3,26 @@ import pandas as pd
 import pytest
 import torch
 
-from mmrisk_dagster.ml.artifacts import load_multitask, load_shared_space, save_multitask, save_shared_space
-from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel, combine_losses, task_losses
+from mmrisk_dagster.ml.artifacts import (
+    load_multitask,
+    load_shared_space,
+    save_multitask,
+    save_shared_space,
+)
+from mmrisk_dagster.ml.fusion import (
+    FusionConfig,
+    MultitaskFusionModel,
+    combine_losses,
+    task_losses,
+)
 from mmrisk_dagster.ml.inputs import PanelArrays, to_tensors
 from mmrisk_dagster.ml.metrics import binary_metrics
 from mmrisk_dagster.ml.scoring import score
-from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window, retrieval_recall
+from mmrisk_dagster.ml.shared_space import (
+    SharedSpaceConfig,
+    fit_on_training_window,
+    retrieval_recall,
+)
 from mmrisk_dagster.ml.training import (
     LabelArrays,
     SplitSpec,
@@ -276,6 +290,11 @@ def test_a_crippled_model_fails_the_gate_against_real_baselines():
     assert report["gate_inputs"]["best_baseline"] == "hist_gbm"
     assert report["gate_inputs"]["best_baseline_auc"] > 0.9
     assert not gate["passed"] and gate["margin"] < -0.05
+    from mmrisk_dagster.demo import gate_lines
+
+    printed = "\n".join(gate_lines(gate))
+    assert "FAILED on the gate split (default AUC)" in printed and f"margin {gate['margin']:+.4f}" in printed
+    assert f"| hist_gbm | {gate['best_baseline_auc']:.4f} |" in printed and "| tfidf_logreg |" in printed
     # The gate reads the gate split alone: flipping every test label moves the test figures only.
     test_rows = np.isin(np.arange(600), data.index["test"])
     flipped = LabelArrays({**values, "default": np.where(test_rows, 1 - values["default"], values["default"])}, 0.0, 1.0)
