@@ -3,26 +3,12 @@ import pandas as pd
 import pytest
 import torch
 
-from mmrisk_dagster.ml.artifacts import (
-    load_multitask,
-    load_shared_space,
-    save_multitask,
-    save_shared_space,
-)
-from mmrisk_dagster.ml.fusion import (
-    FusionConfig,
-    MultitaskFusionModel,
-    combine_losses,
-    task_losses,
-)
+from mmrisk_dagster.ml.artifacts import load_multitask, load_shared_space, save_multitask, save_shared_space
+from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel, combine_losses, task_losses
 from mmrisk_dagster.ml.inputs import PanelArrays, to_tensors
 from mmrisk_dagster.ml.metrics import binary_metrics
 from mmrisk_dagster.ml.scoring import score
-from mmrisk_dagster.ml.shared_space import (
-    SharedSpaceConfig,
-    fit_on_training_window,
-    retrieval_recall,
-)
+from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window, retrieval_recall
 from mmrisk_dagster.ml.training import (
     LabelArrays,
     SplitSpec,
