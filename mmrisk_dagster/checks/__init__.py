@@ -22,8 +22,19 @@ from mmrisk_dagster.assets.clean import CLEANED, rejected_name
 from mmrisk_dagster.assets.embeddings import embedding_assets
 from mmrisk_dagster.assets.raw import RAW_TABLES
 from mmrisk_dagster.checks import gx
-from mmrisk_dagster.checks.invariants import VectorSpec, coverage_by_date, coverage_drops, inspect_vectors
-from mmrisk_dagster.ml.features import CHART_HEIGHT, CHART_WIDTH, PRICE_FEATURES, PRICE_WINDOW
+from mmrisk_dagster.checks.invariants import (
+    VectorSpec,
+    coverage_by_date,
+    coverage_drops,
+    inspect_vectors,
+)
+from mmrisk_dagster.checks.preflight import preflight_checks
+from mmrisk_dagster.ml.features import (
+    CHART_HEIGHT,
+    CHART_WIDTH,
+    PRICE_FEATURES,
+    PRICE_WINDOW,
+)
 from mmrisk_dagster.ml.panel import MODALITIES
 from mmrisk_dagster.ml.text import TEXT_DIM
 from mmrisk_dagster.partitions import daily_partitions
@@ -259,6 +270,7 @@ def scores_valid(risk_scores: pd.DataFrame) -> dg.AssetCheckResult:
 asset_checks = [
     *[_expectations_check(asset) for asset in GX_ASSETS],
     *[_rows_conserved_check(name, table) for name, table in CLEANED.items()],
+    *preflight_checks,
     *[_keys_unique_check(name, key) for name, key in UNIQUE_ACROSS_PARTITIONS.items()],
     *[_embedding_check(asset) for asset in embedding_assets],
     modality_coverage,
