@@ -114,6 +114,7 @@ class EmbeddingCache:
             return {}
         wanted = pd.DataFrame({"key": keys})
         with self._lock, self._connect() as con:
+            con.register("wanted", wanted)
             found = con.execute(
                 "SELECT e.key, e.vector FROM text_embeddings e JOIN wanted USING (key)"
             ).df()
@@ -124,11 +125,13 @@ class EmbeddingCache:
             return
         rows = pd.DataFrame({"key": keys, "vector": list(vectors.astype(np.float32))})
         with self._lock, self._connect() as con:
+            con.register("rows", rows)
             con.execute("INSERT OR REPLACE INTO text_embeddings SELECT key, vector FROM rows")
 
     def size(self) -> int:
         with self._lock, self._connect() as con:
-            return con.execute("SELECT count(*) FROM text_embeddings").fetchone()[0]
+            (count,) = con.execute("SELECT count(*) FROM text_embeddings").fetchone() or (0,)
+            return count
 
 
 def encode_texts(texts: list[str], encoder: TextEncoder, cache: EmbeddingCache | None) -> tuple[np.ndarray, int]:

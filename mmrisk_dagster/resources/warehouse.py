@@ -126,18 +126,19 @@ class ParquetWarehouse:
             p.name for p in self.root.glob("*") if p.is_dir() and any(p.glob("*.parquet"))
         )
         self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.catalog_path) + ".lock", timeout=60):
-            with duckdb.connect(str(self.catalog_path)) as con:
-                for name in names:
-                    pattern = str(self.table_dir(name) / "*.parquet")
-                    con.execute(
-                        f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM '
-                        f"read_parquet('{pattern}', union_by_name = true)"
-                    )
+        with FileLock(str(self.catalog_path) + ".lock", timeout=60), duckdb.connect(str(self.catalog_path)) as con:
+            for name in names:
+                pattern = str(self.table_dir(name) / "*.parquet")
+                con.execute(
+                    f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM '
+                    f"read_parquet('{pattern}', union_by_name = true)"
+                )
         return names
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run SQL against the views in a read-only connection."""
-        with FileLock(str(self.catalog_path) + ".lock", timeout=60):
-            with duckdb.connect(str(self.catalog_path), read_only=True) as con:
-                return con.execute(sql).df()
+        with (
+            FileLock(str(self.catalog_path) + ".lock", timeout=60),
+            duckdb.connect(str(self.catalog_path), read_only=True) as con,
+        ):
+            return con.execute(sql).df()
