@@ -17,11 +17,11 @@ def check(name: str):
 def test_rows_conserved_is_judged_per_partition():
     rows_conserved = check("prices:rows_conserved")
     raw = pd.DataFrame({"date": [DAY1, DAY1, DAY2]})
-    balanced = rows_conserved(frame=raw.iloc[:2], raw=raw, quarantine=pd.DataFrame({"source": ["prices"], "date": [DAY2]}))
+    balanced = rows_conserved(frame=raw.iloc[:2], raw=raw, rejected=pd.DataFrame({"source": ["prices"], "date": [DAY2]}))
     assert balanced.passed
     # Three rows in, three out, but a day-1 row was lost and a day-2 row counted twice.
     shifted = pd.DataFrame({"source": ["prices", "news"], "date": [DAY2, DAY1]})
-    result = rows_conserved(frame=raw.iloc[[0, 2]], raw=raw, quarantine=shifted)
+    result = rows_conserved(frame=raw.iloc[[0, 2]], raw=raw, rejected=shifted)
     assert not result.passed and result.severity.value == "ERROR"
     assert set(result.metadata["unbalanced_partitions"].value) == {"2024-01-02", "2024-01-03"}
 
