@@ -77,8 +77,8 @@ class HashingEncoder:
         self.seed = seed
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        sparse = self.vectorizer.transform(texts).tocsc()
-        columns = np.unique(sparse.indices if sparse.format == "csr" else sparse.nonzero()[1])
+        sparse = self.vectorizer.transform(texts)  # CSR: `indices` are the hashed columns in use
+        columns = np.unique(sparse.indices)
         # Each hashed column gets a Gaussian row seeded by its id, so no state is fitted or kept.
         projection = np.zeros((len(columns), self.dim), dtype=np.float32)
         for i, column in enumerate(columns):
