@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import overload
 
 import dagster as dg
 
@@ -24,6 +25,10 @@ from mmrisk_dagster.sources.pseudonyms import SALT_VARIABLE
 PARQUET_KEY_VARIABLE = "MMRISK_PARQUET_KEY"  # encrypts the people tables at rest when set
 
 
+@overload
+def _secret(variable: str) -> dg.EnvVar | None: ...
+@overload
+def _secret(variable: str, fallback: str) -> dg.EnvVar | str: ...
 def _secret(variable: str, fallback: str | None = None) -> dg.EnvVar | str | None:
     """An unresolved `dg.EnvVar` when the variable is set (the UI and run storage then hold only
     its name; the value is read in the run), else the non-secret fallback."""

@@ -22,7 +22,9 @@ from dagster._serdes import ConfigurableClassData
 
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData, config_value) -> BatchedSqliteEventLogStorage:
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value
+    ) -> BatchedSqliteEventLogStorage:
         return cls(inst_data=inst_data, **config_value)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:

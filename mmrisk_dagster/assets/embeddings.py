@@ -1,5 +1,7 @@
 """Modality embeddings: stateless per partition, each value for date t built from data <= t."""
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 
@@ -18,7 +20,7 @@ from mmrisk_dagster.sources.cleaning import fundamental_feature_columns
 
 FUNDAMENTALS_MAX_AGE = 130  # business days: a filing older than two quarters counts as missing
 
-_common = dict(
+_common: dict[str, Any] = dict(
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     group_name="embeddings",

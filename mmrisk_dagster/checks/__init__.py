@@ -5,7 +5,7 @@ such check is blocking, so downstream assets do not run. Distribution or freshne
 shown in the UI, nothing stops. A check that finds both reports ERROR.
 
 * raw, cleaned and quarantine tables: `expectations`, the Great Expectations suite
-  `assets/expectations/<asset>.json` (`checks/gx.py`; the cleaned tables' suites include their
+  `checks/expectations/<asset>.json` (`checks/gx.py`; the cleaned tables' suites include their
   unique keys), plus `rows_conserved` (raw = clean + quarantined, per partition) on every
   cleaned table and `keys_unique_across_partitions` on news, posts and events;
 * embeddings: `vectors_valid` (dimension, finite values, one row per entity-date: ERROR; norms
@@ -70,7 +70,7 @@ def _expectations_check(asset: str) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(
         asset=asset, name="expectations", blocking=True, partitions_def=daily_partitions,
-        description=f"Great Expectations suite assets/expectations/{asset}.json. {suite.get('meta', {}).get('description', '')} "
+        description=f"Great Expectations suite mmrisk_dagster/checks/expectations/{asset}.json. {suite.get('meta', {}).get('description', '')} "
         "ERROR (blocks downstream) when a critical expectation fails, WARN when only warnings do.",
     )
     def expectations(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame) -> dg.AssetCheckResult:

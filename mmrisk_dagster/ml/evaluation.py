@@ -7,6 +7,8 @@ baselines are refitted per seed where they have randomness.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_tfidf_logreg, tabular_features
@@ -104,7 +106,7 @@ def baseline_reports(arrays: PanelArrays, texts: list[str], labels: LabelArrays,
     }
     reports = {}
     for name, (fit, features, fit_seeds) in fitters.items():
-        per_split = {s: [] for s in evaluated}
+        per_split: dict[str, list[float]] = {s: [] for s in evaluated}
         for seed in fit_seeds:
             model = fit(seed)
             for split, (rows, y) in evaluated.items():
@@ -125,7 +127,7 @@ def ablation_reports(models, arrays: PanelArrays, labels: LabelArrays, rows: np.
         only = np.zeros_like(test.attend)
         only[:, i] = test.attend[:, i]
         masks += [("removed", m, removed), ("only", m, only)]
-    out = {"removed": {}, "only": {}}
+    out: dict[str, dict] = {"removed": {}, "only": {}}
     predictions = ensemble_predictions(models, test, [attend for _, _, attend in masks])
     for (name, m, attend), pred in zip(masks, predictions):
         usable = attend[position].any(axis=1)
@@ -167,7 +169,7 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int], space=None, single_modality_seeds: list[int] = ()) -> dict:
+def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int], space=None, single_modality_seeds: Sequence[int] = ()) -> dict:
     """The full report on `data` (a training.PreparedData): model (ensemble and members),
     baselines, inference-time ablations, models trained on one modality (when `space` and
     `single_modality_seeds` are given), markdown."""
@@ -200,7 +202,7 @@ def gate_inputs(report: dict) -> dict:
         return {"task": None}
     model_auc = report["model"]["gate"][task].get("auc", float("nan"))
     baselines = {name: b["gate"]["mean"] for name, b in report["baselines"].items()}
-    best = max(baselines, key=baselines.get)
+    best = max(baselines, key=lambda name: baselines[name])
     return {
         "task": task, "split": "gate", "model_auc": model_auc, "baseline_aucs": baselines,
         "best_baseline": best, "best_baseline_auc": baselines[best],

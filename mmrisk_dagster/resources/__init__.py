@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from pathlib import Path
 
@@ -170,10 +171,8 @@ class MlflowResource(dg.ConfigurableResource):
             if not self._is_server():
                 Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
                 location = Path(self.artifact_root).resolve().as_uri()
-            try:
+            with contextlib.suppress(mlflow.exceptions.MlflowException):  # a concurrent run created it first
                 mlflow.create_experiment(self.experiment, artifact_location=location)
-            except mlflow.exceptions.MlflowException:
-                pass  # a concurrent run created it first
         mlflow.set_experiment(self.experiment)
         return mlflow
 
@@ -192,10 +191,8 @@ class MlflowResource(dg.ConfigurableResource):
             mlflow.log_artifacts(model_dir, artifact_path="model")
             run_id, artifact_uri = run.info.run_id, run.info.artifact_uri
         client = mlflow.MlflowClient()
-        try:
+        with contextlib.suppress(mlflow.exceptions.MlflowException):  # already registered
             client.create_registered_model(self.registered_model)
-        except mlflow.exceptions.MlflowException:
-            pass  # already registered
         version = client.create_model_version(
             self.registered_model, source=f"{artifact_uri}/model", run_id=run_id, tags=tags
         )

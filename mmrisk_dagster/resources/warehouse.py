@@ -229,14 +229,13 @@ class ParquetWarehouse:
         names = [n for n in names if n not in self.encrypted_tables]
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(self.catalog_path) + ".lock", timeout=60):
-                with self._connect(read_only=False) as con:
-                    for name in names:
-                        pattern = str(self.table_dir(name) / "*.parquet")
-                        con.execute(
-                            f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM '
-                            f"read_parquet('{pattern}', union_by_name = true)"
-                        )
+            with FileLock(str(self.catalog_path) + ".lock", timeout=60), self._connect(read_only=False) as con:
+                for name in names:
+                    pattern = str(self.table_dir(name) / "*.parquet")
+                    con.execute(
+                        f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM '
+                        f"read_parquet('{pattern}', union_by_name = true)"
+                    )
         except OSError as error:
             raise write_error(self.catalog_path, error) from error
         return names
@@ -266,6 +265,5 @@ class ParquetWarehouse:
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run SQL against the views in a read-only connection."""
-        with FileLock(str(self.catalog_path) + ".lock", timeout=60):
-            with self._connect(read_only=True) as con:
-                return con.execute(sql).df()
+        with FileLock(str(self.catalog_path) + ".lock", timeout=60), self._connect(read_only=True) as con:
+            return con.execute(sql).df()

@@ -1,4 +1,4 @@
-"""The canonical data contract every source adapter produces (see DESIGN.md).
+"""The canonical data contract every source adapter produces.
 
 Every table carries `date`, the business day on which its rows became usable; it is the
 partition key of the daily-partitioned raw and cleaned assets. Raw tables keep timestamps as

@@ -8,12 +8,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from tests import TEST_SALT
 from mmrisk_dagster.assets.clean import CLEANED, cleaned_assets, quarantine
 from mmrisk_dagster.assets.raw import raw_assets
 from mmrisk_dagster.definitions import defs
+from mmrisk_dagster.partitions import range_run_tags
 from mmrisk_dagster.resources import DataSourceResource, WarehouseResource
 from mmrisk_dagster.resources.io_manager import WarehouseIOManager
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
@@ -36,7 +36,7 @@ def materialize_slice(folder: Path, home: Path) -> dg.ExecuteInProcessResult:
             "warehouse": WarehouseResource(root=str(home / "warehouse"), models_root=str(home / "models")),
             "data_source": DataSourceResource(kind="files", path=str(folder), pseudonym_salt=TEST_SALT),
         },
-        tags={ASSET_PARTITION_RANGE_START_TAG: "2024-01-01", ASSET_PARTITION_RANGE_END_TAG: "2024-01-10"},
+        tags=range_run_tags("2024-01-01", "2024-01-10"),
         raise_on_error=False,
     )
 

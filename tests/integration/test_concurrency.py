@@ -13,13 +13,13 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 import pyarrow.parquet as pq
 import pytest
 
 from mmrisk_dagster.definitions import build_resources, defs
 from mmrisk_dagster.instance import dagster_yaml
 from mmrisk_dagster.ml.features import price_windows
+from mmrisk_dagster.partitions import range_run_tags
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.settings import Settings
 from mmrisk_dagster.sources import read_source_table
@@ -86,7 +86,7 @@ def concurrent_runs(tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch:
         history = materialize_in_process(
             home, monkeypatch, ["raw_prices", "prices", "raw_news", "news"],
-            tags={ASSET_PARTITION_RANGE_START_TAG: HISTORY[0], ASSET_PARTITION_RANGE_END_TAG: HISTORY[1]},
+            tags=range_run_tags(HISTORY[0], HISTORY[1]),
         )
     assert history.success
     dagster = str(Path(sys.executable).with_name("dagster"))

@@ -13,11 +13,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from mmrisk_dagster.definitions import defs
 from mmrisk_dagster.instance import dagster_yaml
 from mmrisk_dagster.ml.panel import MODALITIES
+from mmrisk_dagster.partitions import range_run_tags
 from mmrisk_dagster.resources import (
     ComputeResource,
     DataSourceResource,
@@ -73,7 +73,7 @@ def graph(tmp_path_factory):
             [*defs.assets, *defs.asset_checks],
             resources=resources,
             instance=instance,
-            tags={ASSET_PARTITION_RANGE_START_TAG: FIRST, ASSET_PARTITION_RANGE_END_TAG: LAST},
+            tags=range_run_tags(FIRST, LAST),
             run_config=FAST_RUN_CONFIG,
         )
         yield {"result": result, "store": ParquetWarehouse(home / "warehouse"), "home": home, "instance": instance, "resources": resources}
@@ -188,7 +188,7 @@ def test_a_failing_model_gate_blocks_scoring(graph):
         selection=["model_evaluation", "risk_scores"],
         resources=graph["resources"],
         instance=graph["instance"],
-        tags={ASSET_PARTITION_RANGE_START_TAG: FIRST, ASSET_PARTITION_RANGE_END_TAG: LAST},
+        tags=range_run_tags(FIRST, LAST),
         run_config={"ops": {"model_evaluation": {"config": {"baseline_seeds": [0], "single_modality_seeds": [], "gate_tolerance": -1.0}}}},
         raise_on_error=False,
     )
