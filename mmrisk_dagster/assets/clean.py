@@ -3,7 +3,8 @@
 import dagster as dg
 import pandas as pd
 
-from mmrisk_dagster.partitions import daily_partitions, single_run
+from mmrisk_dagster.catalog import table_preview
+from mmrisk_dagster.partitions import daily_partitions, rows_by_partition, single_run, with_partition_metadata
 from mmrisk_dagster.resources import DataSourceResource
 from mmrisk_dagster.sources.cleaning import CLEANERS, CleaningResult, empty_quarantine
 
@@ -43,14 +44,13 @@ def _cleaned_asset(name: str, table: str) -> dg.AssetsDefinition:
     )
     def _clean(context: dg.AssetExecutionContext, raw: pd.DataFrame, data_source: DataSourceResource) -> pd.DataFrame:
         result = run_cleaner(table, raw, data_source)
-        context.add_output_metadata(
-            {
-                "rows_in": len(raw),
-                "rows_quarantined": len(result.rejected),
-                "reasons": dg.MetadataValue.json(result.rejected["reason"].value_counts().to_dict()),
-            }
-        )
-        return result.clean
+        raw_rows = rows_by_partition(raw, context.partition_keys)
+        rejected = rows_by_partition(result.rejected, context.partition_keys)
+        return with_partition_metadata(context, result.clean, lambda key, rows: {
+            "rows_in": len(raw_rows[key]),
+            "rows_quarantined": len(rejected[key]),
+            "reasons": dg.MetadataValue.json(rejected[key]["reason"].value_counts().to_dict()),
+        })
 
     return _clean
 
@@ -72,7 +72,6 @@ def quarantine(context: dg.AssetExecutionContext, data_source: DataSourceResourc
         for name, frame in raw_tables.items()
     ]
     frame = pd.concat([p for p in parts if len(p)] or [empty_quarantine()], ignore_index=True)
-    context.add_output_metadata(
-        {"by_source": dg.MetadataValue.json(frame.groupby("source").size().to_dict())}
-    )
-    return frame
+    return with_partition_metadata(context, frame, lambda key, rows: {
+        "reasons": table_preview(rows.groupby(["source", "reason"]).size().rename("rows").reset_index(), limit=50)
+    })

@@ -3,6 +3,7 @@
 import dagster as dg
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from mmrisk_dagster.ml.artifacts import load_multitask, load_shared_space, save_multitask
 from mmrisk_dagster.ml.baselines import entity_date_texts
@@ -29,22 +30,26 @@ def training_labels(
 class MultitaskConfig(dg.Config):
     """Run config of the model; defaults come from `ml.fusion.FusionConfig`."""
 
-    seeds: list[int] = [0, 1, 2]
-    epochs: int = FusionConfig.epochs
-    lr: float = FusionConfig.lr
-    hidden: int = FusionConfig.hidden
-    dropout: float = FusionConfig.dropout
-    modality_dropout: float = FusionConfig.modality_dropout
-    batch_size: int = FusionConfig.batch_size
-    patience: int = FusionConfig.patience
-    default_pos_weight: float = FusionConfig.default_pos_weight
-    weight_default: float = DEFAULT_TASK_WEIGHTS["default"]
-    weight_volatility: float = DEFAULT_TASK_WEIGHTS["log_forward_vol"]
-    weight_movement: float = DEFAULT_TASK_WEIGHTS["movement"]
-    weight_sentiment: float = DEFAULT_TASK_WEIGHTS["sentiment"]
-    uncertainty_weighting: bool = FusionConfig.uncertainty_weighting
-    wide: bool = FusionConfig.wide
-    wide_lr_scale: float = FusionConfig.wide_lr_scale
+    seeds: list[int] = Field(default=[0, 1, 2], description="One ensemble member per seed (at least 3 for a mean ± std).")
+    epochs: int = Field(default=FusionConfig.epochs, description="Maximum passes over the training split.")
+    lr: float = Field(default=FusionConfig.lr, description="Adam learning rate.")
+    hidden: int = Field(default=FusionConfig.hidden, description="Width of the task heads' hidden layer.")
+    dropout: float = Field(default=FusionConfig.dropout, description="Dropout in the heads.")
+    modality_dropout: float = Field(
+        default=FusionConfig.modality_dropout, description="Probability of hiding a present modality in a step (ModDrop)."
+    )
+    batch_size: int = Field(default=FusionConfig.batch_size, description="Entity-dates per step.")
+    patience: int = Field(default=FusionConfig.patience, description="Epochs without a better validation score before stopping.")
+    default_pos_weight: float = Field(default=FusionConfig.default_pos_weight, description="Weight of a default (positive) row in the default loss.")
+    weight_default: float = Field(default=DEFAULT_TASK_WEIGHTS["default"], description="Loss weight of the default task.")
+    weight_volatility: float = Field(default=DEFAULT_TASK_WEIGHTS["log_forward_vol"], description="Loss weight of the volatility task.")
+    weight_movement: float = Field(default=DEFAULT_TASK_WEIGHTS["movement"], description="Loss weight of the movement task.")
+    weight_sentiment: float = Field(default=DEFAULT_TASK_WEIGHTS["sentiment"], description="Loss weight of the sentiment task.")
+    uncertainty_weighting: bool = Field(
+        default=FusionConfig.uncertainty_weighting, description="Learn the task weights (Kendall et al. 2018) instead of the fixed ones."
+    )
+    wide: bool = Field(default=FusionConfig.wide, description="Add the linear (wide) term on each modality's summary to the default logit.")
+    wide_lr_scale: float = Field(default=FusionConfig.wide_lr_scale, description="Learning-rate multiplier of the wide term.")
 
     def fusion_config(self, d: int, policy: str) -> FusionConfig:
         return FusionConfig(
@@ -102,11 +107,13 @@ def multitask_model(
 
 
 class EvaluationConfig(dg.Config):
-    baseline_seeds: list[int] = [0, 1, 2]
-    # Seeds for the models trained on one modality alone, like the ensemble's (an empty list skips them).
-    single_modality_seeds: list[int] = [0, 1, 2]
-    # The model may trail the best baseline's validation AUC by at most this much.
-    gate_tolerance: float = 0.0
+    baseline_seeds: list[int] = Field(default=[0, 1, 2], description="Seeds of the baselines (TF-IDF + LR, HistGradientBoosting).")
+    single_modality_seeds: list[int] = Field(
+        default=[0, 1, 2], description="Seeds of the models trained on one modality alone; an empty list skips them."
+    )
+    gate_tolerance: float = Field(
+        default=0.0, description="How far the model's validation AUC may trail the best baseline's before the gate blocks scoring."
+    )
 
 
 @dg.asset(

@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from mmrisk_dagster.partitions import daily_partitions, partition_dates, single_run
+from mmrisk_dagster.partitions import daily_partitions, partition_dates, single_run, with_partition_metadata
 from mmrisk_dagster.resources import DataSourceResource
 
 RAW_TABLES = ("fundamentals", "prices", "news", "social", "events")
@@ -30,7 +30,7 @@ def _raw_asset(table: str) -> dg.AssetsDefinition:
         dates = partition_dates(context)
         frame = data_source.read(table, dates[0], dates[-1])
         context.add_output_metadata({"source": data_source.kind})
-        return frame
+        return with_partition_metadata(context, frame)
 
     return _raw
 
