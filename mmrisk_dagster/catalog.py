@@ -9,6 +9,8 @@ the columns a run actually wrote.
 
 from __future__ import annotations
 
+import math
+
 import dagster as dg
 
 from mmrisk_dagster.ml.panel import MODALITIES
@@ -153,7 +155,7 @@ def table_preview(frame, limit: int = 10) -> dg.MetadataValue:
     head = frame.head(limit)
 
     def cell(value):
-        if value is None or (isinstance(value, float) and value != value):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
             return None
         if hasattr(value, "item"):  # numpy scalars
             value = value.item()

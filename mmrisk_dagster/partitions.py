@@ -30,7 +30,8 @@ def business_day_partitions(start: date, end: date) -> dg.TimeWindowPartitionsDe
 
 daily_partitions = business_day_partitions(_settings.start_date, _settings.end_date)
 
-# A range backfill of any partitioned asset is one vectorized run, not one run per day.
+# A range backfill of any partitioned asset is one vectorized run, not one run per day. The
+# unpartitioned assets carry it too: the CLI's `--partition-range` requires it of every selected asset.
 single_run = dg.BackfillPolicy.single_run()
 
 

@@ -79,6 +79,7 @@ class SharedSpaceRunConfig(dg.Config):
 
 @dg.asset(
     group_name="fusion",
+    backfill_policy=single_run,
     kinds={"pytorch"},
     description="Modality encoders (GRU, CNN, MLPs) projecting every modality into one d-dimensional "
     "space, trained on the training dates only with cross-modal InfoNCE and modality dropout; "

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from mmrisk_dagster.catalog import table_preview
 from mmrisk_dagster.ml.rules import mine_rules, one_hot_items, risk_signals
+from mmrisk_dagster.partitions import single_run
 
 
 class RulesConfig(dg.Config):
@@ -16,6 +17,7 @@ class RulesConfig(dg.Config):
 
 @dg.asset(
     group_name="mining",
+    backfill_policy=single_run,
     kinds={"pandas", "parquet"},
     description="Rules {news tone, social burst, volatility regime, leverage bucket} -> {default, "
     "high forward volatility} with support, confidence and lift.",

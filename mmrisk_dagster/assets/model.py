@@ -7,16 +7,19 @@ from pydantic import Field
 
 from mmrisk_dagster.ml.artifacts import load_multitask, load_shared_space, save_multitask
 from mmrisk_dagster.ml.baselines import entity_date_texts
-from mmrisk_dagster.ml.evaluation import evaluate, gate_decision
+from mmrisk_dagster.ml.evaluation import evaluate, evaluation_figures, gate_decision
 from mmrisk_dagster.ml.fusion import DEFAULT_TASK_WEIGHTS, FusionConfig
 from mmrisk_dagster.ml.labels import build_labels
 from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE
+from mmrisk_dagster.ml.plots import markdown_images, training_curves
 from mmrisk_dagster.ml.training import fit_ensemble, prepare
+from mmrisk_dagster.partitions import single_run
 from mmrisk_dagster.resources import MlflowResource, TrainingWindowResource, WarehouseResource
 
 
 @dg.asset(
     group_name="model",
+    backfill_policy=single_run,
     kinds={"pandas", "parquet"},
     description="Per entity-date labels: default within the horizon, log forward volatility, "
     "next-day movement (StockNet thresholds) and majority news sentiment; plus each label's end date.",
@@ -67,6 +70,7 @@ class MultitaskConfig(dg.Config):
 
 @dg.asset(
     group_name="model",
+    backfill_policy=single_run,
     kinds={"pytorch", "mlflow"},
     description="Attention fusion over the present modalities (encoders from the shared space), task "
     "heads for default, volatility, movement and sentiment with masked losses; a seed ensemble, "
@@ -93,13 +97,15 @@ def multitask_model(
     card = save_multitask(warehouse.models_path(), fitted.models, fusion_config, extra)
     tags = {"dagster_run_id": context.run_id, "model_version": card["version"], "train_window": "..".join(extra["split"]["train"])}
     best = fitted.best_validation_scores()
-    card["mlflow"] = mlflow.log_training(config.model_dump(), fitted.histories, best, card["path"], tags)
+    figures = {"Training loss and validation score per seed": training_curves(fitted.histories, config.seeds)}
+    card["mlflow"] = mlflow.log_training(config.model_dump(), fitted.histories, best, card["path"], tags, figures)
     context.add_output_metadata(
         {
             "version": card["version"],
             "mlflow_run": dg.MetadataValue.url(card["mlflow"]["run_url"]),
             "registered_version": dg.MetadataValue.url(card["mlflow"]["model_url"]),
             "epochs_trained": dg.MetadataValue.json([len(h) for h in fitted.histories]),
+            "training_curves": dg.MetadataValue.md(markdown_images(figures)),
             **{k: float(v) for k, v in best.items()},
         }
     )
@@ -118,6 +124,7 @@ class EvaluationConfig(dg.Config):
 
 @dg.asset(
     group_name="model",
+    backfill_policy=single_run,
     kinds={"scikitlearn", "mlflow"},
     description="Test-split metrics per task (ensemble and mean ± std over members) against TF-IDF + "
     "logistic regression and HistGradientBoosting baselines on the same split, with modality "
@@ -149,9 +156,14 @@ def model_evaluation(
         f"test_{task}_auc": report["model"]["ensemble"][task].get("auc", np.nan) if task else np.nan,
         **{f"test_{name}_auc": b["test"]["mean"] for name, b in report["baselines"].items()},
     }
-    mlflow.log_evaluation(multitask_model["mlflow"]["run_id"], report, headline)
+    figures = evaluation_figures(models, data, multitask_model["calibrator"], space)
+    mlflow.log_evaluation(multitask_model["mlflow"]["run_id"], report, headline, figures)
     context.add_output_metadata(
-        {"evaluation": dg.MetadataValue.md(report["markdown"]), **{k: float(v) for k, v in headline.items()}}
+        {
+            "evaluation": dg.MetadataValue.md(report["markdown"]),
+            "plots": dg.MetadataValue.md(markdown_images(figures)),
+            **{k: float(v) for k, v in headline.items()},
+        }
     )
     return report
 

@@ -182,6 +182,29 @@ def test_model_is_tracked_and_registered_in_mlflow(graph):
     assert "evaluation/model_evaluation.json" in artifacts
 
 
+def test_model_pages_show_their_pictures_and_mlflow_keeps_them(graph):
+    import base64
+    import re
+
+    import mlflow
+
+    instance = graph["instance"]
+    embedded = {}
+    for asset, entry in (("model_evaluation", "plots"), ("multitask_model", "training_curves")):
+        record = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records[0]
+        text = record.asset_materialization.metadata[entry].value
+        embedded[asset] = re.findall(r"!\[([^\]]+)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", text)
+    titles = [title for title, _ in embedded["model_evaluation"]]
+    assert len(titles) >= 6 and any("ROC" in t for t in titles) and any("Shared space" in t for t in titles), titles
+    for _, data in embedded["model_evaluation"] + embedded["multitask_model"]:
+        png = base64.b64decode(data)
+        assert png.startswith(b"\x89PNG") and len(png) < 150_000
+    card = graph["store"].read_json("multitask_model")
+    mlflow.set_tracking_uri(f"sqlite:///{graph['home'] / 'mlflow.db'}")
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(card["mlflow"]["run_id"], "plots")}
+    assert len(logged) == len(titles) + 1 and all(path.endswith(".png") for path in logged)
+
+
 def test_evaluation_compares_against_baselines_and_ablations(graph):
     report = graph["store"].read_json("model_evaluation")
     task = report["primary_task"]

@@ -1,0 +1,23 @@
+"""The shell commands the README and docs/ show, run as written on a small universe and range, so
+none of them can silently break. (`make demo` and `make test` are what CI runs itself.)"""
+
+from pathlib import Path
+
+import dagster as dg
+
+from mmrisk_dagster.definitions import defs
+from tests.commands import LAST, backfill_small_graph, small_env
+
+
+def test_make_backfill_materializes_the_whole_graph_over_a_range_in_one_run(tmp_path):
+    env = small_env(tmp_path / "new-home")
+    done = backfill_small_graph(tmp_path, env)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    dagster_home = Path(env["MMRISK_HOME"]) / "dagster"  # created by the command itself
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1 and runs[0].is_success
+        for spec in defs.resolve_all_asset_specs():
+            assert instance.get_latest_materialization_event(spec.key) is not None, spec.key
+        scores = instance.fetch_materializations(dg.AssetKey("risk_scores"), limit=1000).records
+        assert {r.partition_key for r in scores} >= {"2024-01-01", LAST}
