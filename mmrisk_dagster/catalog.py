@@ -39,11 +39,22 @@ MODALITY = {
     "raw_social": "social", "social": "social", "social_embedding": "social",
     "raw_events": "credit-events", "risk_events": "credit-events",
 }
+MODALITY.update({f"{name}_rejected": MODALITY[name] for name in ("fundamentals", "prices", "news", "social", "risk_events")})
 # Assets holding data about people: posts with their authors (raw handles before cleaning,
-# pseudonyms after) and the quarantine, whose payloads are raw rows of any table.
-PII = {"raw_social", "social", "quarantine"}
+# pseudonyms after) and the rejected rows, whose payloads are whole rows of posts too.
+PII = {"raw_social", "social", "social_rejected", "quarantine"}
 
 _KEY = {"entity_id": "Company or borrower identifier.", PARTITION_COLUMN: "Business day the row describes; the partition key."}
+
+
+_QUARANTINE = dict(zip(QUARANTINE_COLUMNS, (
+    "Table the row came from (fundamentals, prices, news, social, events).",
+    "The row's natural key as written by the source.",
+    "Reason code (see sources/cleaning.py REASONS).",
+    "What exactly was wrong, naming the column and value.",
+    "The raw row as JSON, so nothing is lost.",
+    "Business day of the raw row; the partition key.",
+)))
 
 
 def _canonical(table: str) -> dict[str, str]:
@@ -54,14 +65,8 @@ COLUMNS: dict[str, dict[str, str]] = {
     **{f"raw_{t}": _canonical(t) for t in ("fundamentals", "prices", "news", "social", "events")},
     **{t: _canonical(t) for t in ("fundamentals", "prices", "news", "social")},
     "risk_events": _canonical("events"),
-    "quarantine": dict(zip(QUARANTINE_COLUMNS, (
-        "Table the row came from (fundamentals, prices, news, social, events).",
-        "The row's natural key as written by the source.",
-        "Reason code (see sources/cleaning.py REASONS).",
-        "What exactly was wrong, naming the column and value.",
-        "The raw row as JSON, so nothing is lost.",
-        "Business day of the raw row; the partition key.",
-    ))),
+    "quarantine": _QUARANTINE,
+    **{f"{name}_rejected": _QUARANTINE for name in ("fundamentals", "prices", "news", "social", "risk_events")},
     "fundamentals_embedding": {**_KEY, "vector": "Filing features rank-normalized across entities that day, in (-0.5, 0.5).",
                                "age_days": "Business days since the filing became public."},
     "price_sequence_embedding": {**_KEY, "vector": "The last 20 days of scaled returns, ranges, gaps and volume z-scores, flattened."},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from mmrisk_dagster.assets import all_assets
@@ -18,6 +20,13 @@ from mmrisk_dagster.resources import (
 )
 from mmrisk_dagster.resources.io_manager import WarehouseIOManager
 from mmrisk_dagster.settings import Settings
+from mmrisk_dagster.sources.pseudonyms import SALT_VARIABLE
+
+
+def _secret(variable: str, fallback: str | None = None) -> dg.EnvVar | str | None:
+    """An unresolved `dg.EnvVar` when the variable is set (the UI and run storage then hold only
+    its name; the value is read in the run), else the non-secret fallback."""
+    return dg.EnvVar(variable) if os.environ.get(variable) else fallback
 
 
 def build_resources(settings: Settings) -> dict:
@@ -32,13 +41,18 @@ def build_resources(settings: Settings) -> dict:
             synthetic_seed=settings.seed,
             start_date=settings.start_date.isoformat(),
             end_date=settings.end_date.isoformat(),
-            pseudonym_salt=dg.EnvVar("MMRISK_PSEUDONYM_SALT").get_value("mmrisk-default-salt"),
+            pseudonym_salt=_secret(SALT_VARIABLE),
+            demo_salt_file=str(home / "secrets" / "pseudonym_salt"),
         ),
         "compute": ComputeResource(cache_dir=str(home / "cache")),
-        "training_window": TrainingWindowResource(),
+        "training_window": TrainingWindowResource(
+            split_dates=list(settings.split_dates), horizon_days=settings.horizon_days
+        ),
         "mlflow": MlflowResource(
-            tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI").get_value(f"sqlite:///{home / 'mlflow.db'}"),
+            # A server URI may carry credentials: it stays an unresolved EnvVar too.
+            tracking_uri=_secret("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),
             artifact_root=str(home / "mlartifacts"),
+            ui_url=os.environ.get("MMRISK_MLFLOW_UI_URL", ""),
         ),
     }
 

@@ -55,14 +55,18 @@ def rows_by_partition(frame: pd.DataFrame, partition_keys: list[str]) -> dict[st
 
 
 def with_partition_metadata(
-    context: dg.AssetExecutionContext, frame: pd.DataFrame, figures: Callable[[str, pd.DataFrame], dict] | None = None
+    context: dg.AssetExecutionContext,
+    frame: pd.DataFrame,
+    figures: Callable[[str, pd.DataFrame], dict] | None = None,
+    asset_key: str | None = None,
 ) -> pd.DataFrame:
-    """Record each partition's own row count (and `figures(key, rows)`) on its materialization.
+    """Record each partition's own row count (and `figures(key, rows)`) on its materialization
+    (of `asset_key`, for a step that materializes several assets).
 
     Output metadata of a range run lands on every partition of the range alike, so a day would
     show the whole range's total: per-partition figures go through `add_asset_metadata`.
     """
     for key, rows in rows_by_partition(frame, list(context.partition_keys)).items():
         extra = figures(key, rows) if figures else {}
-        context.add_asset_metadata({"dagster/row_count": len(rows), **extra}, partition_key=key)
+        context.add_asset_metadata({"dagster/row_count": len(rows), **extra}, asset_key=asset_key, partition_key=key)
     return frame

@@ -8,8 +8,9 @@ from datetime import date  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from mmrisk_dagster.sources.cleaning import CLEANERS, clean_social  # noqa: E402
+from mmrisk_dagster.sources.cleaning import clean  # noqa: E402
 from mmrisk_dagster.sources.synthetic import SyntheticConfig, cached_universe  # noqa: E402
+from tests import TEST_SALT  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -32,5 +33,5 @@ def small_clean(small_universe):
     out = {}
     for table in ("fundamentals", "prices", "news", "social", "events"):
         raw = small_universe.table(table)
-        out[table] = (clean_social(raw, "salt") if table == "social" else CLEANERS[table](raw)).clean
+        out[table] = clean(table, raw, TEST_SALT).clean
     return out

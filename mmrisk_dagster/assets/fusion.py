@@ -97,7 +97,7 @@ def shared_space(
     split = chronological_split(arrays.keys["date"], training_window.split_spec())
     index = split_index(arrays.keys, split)
     space_config = SharedSpaceConfig(**config.model_dump())
-    held_out = np.concatenate([index["validation"], index["test"]])
+    held_out = np.concatenate([index["validation"], index["gate"], index["test"]])
     model, history, retrieval = fit_on_training_window(arrays, dims, index["train"], held_out, space_config)
     card = save_shared_space(
         warehouse.models_path(),

@@ -118,7 +118,7 @@ class EvaluationConfig(dg.Config):
         default=[0, 1, 2], description="Seeds of the models trained on one modality alone; an empty list skips them."
     )
     gate_tolerance: float = Field(
-        default=0.0, description="How far the model's validation AUC may trail the best baseline's before the gate blocks scoring."
+        default=0.0, description="How far the model's AUC on the gate split may trail the best baseline's before the gate blocks scoring."
     )
 
 

@@ -36,7 +36,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         store = self._store()
         if isinstance(obj, pd.DataFrame):
             keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
+            new_table = not store.table_dir(table).exists()
             paths = store.write(table, obj, keys)
+            store.ensure_view(table, new_table)
             # A partitioned asset records each partition's own row count (partitions.py): this
             # metadata lands on every partition of a range run alike.
             context.add_output_metadata(

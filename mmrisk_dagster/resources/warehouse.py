@@ -5,11 +5,16 @@ so a multiprocess backfill writing several partitions at once fails on the file 
 partition is its own file, written to a temporary name and renamed into place: writers never
 share a file, a re-run replaces exactly its partitions, and a crash mid-write leaves the
 previous version visible. DuckDB stays the query engine: `catalog.duckdb` holds one view per
-table over its files, for analysts (`duckdb .mmrisk/warehouse/catalog.duckdb`) and for the demo.
+table over its files, for analysts (`duckdb .mmrisk/warehouse/catalog.duckdb`) and for the demo;
+runs add the view of each new table and recreate the catalog when it is missing.
+
+Failures say which file and what to do (`WarehouseError`): an unreadable partition, a damaged
+catalog, a home that is read-only or full.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import uuid
@@ -27,14 +32,42 @@ from mmrisk_dagster.sources.contract import PARTITION_COLUMN
 UNPARTITIONED_FILE = "data.parquet"
 
 
+class WarehouseError(RuntimeError):
+    """A warehouse file cannot be read or written; the message names the file and the fix."""
+
+
+def write_error(path: Path, error: OSError) -> WarehouseError:
+    if error.errno == errno.ENOSPC:
+        fix = "free space on that disk (or set MMRISK_HOME to a larger one), then re-run"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "make the data home writable by this user (or set MMRISK_HOME to a writable folder), then re-run"
+    else:
+        fix = "check the data home's disk, then re-run"
+    return WarehouseError(f"cannot write {path}: {error.strerror or error}; {fix}")
+
+
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write to a temporary name, then rename into place: a crash leaves the previous version,
+    and the temporary file is removed whatever happens."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        raise write_error(path, error) from error
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _read_parquet(path: Path, columns: Sequence[str] | None) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as error:
+        raise WarehouseError(
+            f"{path} is not a readable Parquet file ({error}); delete it and re-materialize that "
+            "partition (and the assets after it)"
+        ) from error
 
 
 class ParquetWarehouse:
@@ -80,15 +113,17 @@ class ParquetWarehouse:
             return []
         return sorted(p.stem for p in directory.glob("*.parquet") if p.name != UNPARTITIONED_FILE)
 
-    def read(self, table: str, partition_keys: Iterable[str] | None = None) -> pd.DataFrame:
-        """Read partitions (all of them when None); missing partitions read as empty."""
+    def read(self, table: str, partition_keys: Iterable[str] | None = None,
+             columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Read partitions (all of them when None), optionally only some columns; missing
+        partitions read as empty."""
         if partition_keys is None:
             single = self.partition_path(table, None)
             if single.exists():
-                return pq.read_table(single).to_pandas()
+                return _read_parquet(single, columns).to_pandas()
             partition_keys = self.existing_partitions(table)
         paths = [self.partition_path(table, k) for k in partition_keys]
-        tables = [pq.read_table(p) for p in paths if p.exists()]
+        tables = [_read_parquet(p, columns) for p in paths if p.exists()]
         if not tables:
             raise FileNotFoundError(
                 f"table '{table}' has no materialized partitions under {self.table_dir(table)}"
@@ -125,19 +160,45 @@ class ParquetWarehouse:
         names = sorted(tables) if tables is not None else sorted(
             p.name for p in self.root.glob("*") if p.is_dir() and any(p.glob("*.parquet"))
         )
-        self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.catalog_path) + ".lock", timeout=60):
-            with duckdb.connect(str(self.catalog_path)) as con:
-                for name in names:
-                    pattern = str(self.table_dir(name) / "*.parquet")
-                    con.execute(
-                        f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM '
-                        f"read_parquet('{pattern}', union_by_name = true)"
-                    )
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(self.catalog_path) + ".lock", timeout=60):
+                with self._connect(read_only=False) as con:
+                    for name in names:
+                        pattern = str(self.table_dir(name) / "*.parquet")
+                        con.execute(
+                            f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM '
+                            f"read_parquet('{pattern}', union_by_name = true)"
+                        )
+        except OSError as error:
+            raise write_error(self.catalog_path, error) from error
         return names
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.catalog_path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "Permission denied" in str(error) or "Read-only" in str(error):
+                raise write_error(self.catalog_path, PermissionError(errno.EACCES, "permission denied")) from error
+            raise WarehouseError(
+                f"{self.catalog_path} is not a usable DuckDB catalog ({error}); delete it: the next run "
+                "recreates it (it holds only views over the Parquet files, no data)"
+            ) from error
+        except duckdb.Error as error:
+            raise WarehouseError(
+                f"{self.catalog_path} is not a usable DuckDB catalog ({error}); delete it: the next run "
+                "recreates it (it holds only views over the Parquet files, no data)"
+            ) from error
+
+    def ensure_view(self, table: str, new_table: bool) -> None:
+        """Keep the catalog current at little cost: recreate it when missing, add a new table's view."""
+        if not self.catalog_path.exists():
+            self.refresh_views()
+        elif new_table:
+            self.refresh_views([table])
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run SQL against the views in a read-only connection."""
         with FileLock(str(self.catalog_path) + ".lock", timeout=60):
-            with duckdb.connect(str(self.catalog_path), read_only=True) as con:
+            with self._connect(read_only=True) as con:
                 return con.execute(sql).df()

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 PARTITION_COLUMN = "date"
+# Raw tables only: the UTC calendar day `date` named before it rolled forward to a business day
+# (equal to `date` on business days). Cleaning uses it and drops it.
+SOURCE_DATE_COLUMN = "source_date"
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,10 @@ def _read_csv(file: Path, contract: TableContract) -> pd.DataFrame:
     numeric = _numeric_columns(contract, header)
     na_values = {c: (NUMERIC_NA_TOKENS if c in numeric else [""]) for c in header}
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=na_values)
+        # pandas' C parser ends a field at a NUL byte ("67\x0034" would read as 67); the Python
+        # parser keeps it, and cleaning quarantines the row.
+        engine = "python" if "\x00" in text else "c"
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=na_values, engine=engine)
     except pd.errors.ParserError as error:
         # pandas says e.g. "Error tokenizing data. C error: Expected 7 fields in line 5, saw 9".
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from tests import TEST_SALT
 from mmrisk_dagster.automation import MODEL_ASSETS, SCORES_FRESHNESS
 from mmrisk_dagster.definitions import defs
 from mmrisk_dagster.partitions import daily_partitions
@@ -46,7 +47,7 @@ def test_weekday_schedule_scores_the_business_day_that_just_closed():
 
 def _evaluate_sensor(folder, cursor=None, kind="files"):
     sensor = defs.resolve_sensor_def("new_source_files")
-    context = dg.build_sensor_context(cursor=cursor, resources={"data_source": DataSourceResource(kind=kind, path=str(folder))})
+    context = dg.build_sensor_context(cursor=cursor, resources={"data_source": DataSourceResource(kind=kind, path=str(folder), pseudonym_salt=TEST_SALT)})
     return sensor.evaluate_tick(context)
 
 

@@ -23,7 +23,8 @@ from mmrisk_dagster.ml.features import price_windows
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.settings import Settings
 from mmrisk_dagster.sources import read_source_table
-from mmrisk_dagster.sources.cleaning import CLEANERS
+from mmrisk_dagster.sources.cleaning import clean
+from tests import TEST_SALT
 from tests.integration.scale_jobs import INGEST_ASSETS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ def clean_rows(table: str, first: str, last: str) -> pd.DataFrame:
         "synthetic", table, pd.Timestamp(first), pd.Timestamp(last), synthetic_entities=10, synthetic_seed=7,
         synthetic_start=START, synthetic_end=END,
     )
-    return CLEANERS[table](raw).clean
+    return clean(table, raw, TEST_SALT).clean
 
 
 def materialize_in_process(home: Path, monkeypatch, selection, **kwargs) -> dg.ExecuteInProcessResult:

@@ -16,11 +16,13 @@ import pytest
 from mmrisk_dagster.ml.features import price_windows
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.sources import read_source_table
-from mmrisk_dagster.sources.cleaning import CLEANERS
+from mmrisk_dagster.assets.clean import CLEANED, rejected_name
+from mmrisk_dagster.sources.cleaning import clean
+from tests import TEST_SALT
 from tests.integration.test_concurrency import END, ROOT, START, tiny_environment
 
-SUBGRAPH = ["raw_prices", "raw_fundamentals", "raw_news", "raw_social", "raw_events", "quarantine", "prices",
-            "price_sequence_embedding"]
+SUBGRAPH = ["raw_prices", "raw_fundamentals", "raw_news", "raw_social", "raw_events",
+            *(rejected_name(name) for name in CLEANED), "quarantine", "prices", "price_sequence_embedding"]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def test_the_dask_run_writes_what_the_core_computes(dask_run):
     store = ParquetWarehouse(dask_run["home"] / "warehouse")
     raw = read_source_table("synthetic", "prices", pd.Timestamp(START), pd.Timestamp(END), synthetic_entities=10,
                             synthetic_seed=7, synthetic_start=START, synthetic_end=END)
-    cleaning = CLEANERS["prices"](raw)
+    cleaning = clean("prices", raw, TEST_SALT)
     assert len(store.read("raw_prices")) == len(raw)
     assert len(store.read("prices")) == len(cleaning.clean)
     assert (store.read("quarantine")["source"] == "prices").sum() == len(cleaning.rejected)

@@ -1,6 +1,15 @@
-"""Materialize the whole graph in-process on a small universe and check what it produced."""
+"""Materialize the whole graph in-process on a small universe and check what it produced.
+
+The run holds a pseudonymization salt in `MMRISK_PSEUDONYM_SALT`, so the same graph also shows
+that neither the salt nor a raw author handle reaches any storage the instance or MLflow keeps.
+"""
+
+import sqlite3
+import zlib
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,6 +28,10 @@ from mmrisk_dagster.resources import (
 )
 from mmrisk_dagster.resources.io_manager import WarehouseIOManager
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
+from mmrisk_dagster.sources.pseudonyms import SALT_VARIABLE
+
+SECRET_SALT = "graph-test-secret-7f3a9c2e51d84b06"
+RAW_HANDLE_PREFIX = "@trader"  # every synthetic author handle starts so; pseudonyms never do
 
 FIRST, LAST = "2024-01-01", "2024-09-30"
 FAST_RUN_CONFIG = {
@@ -35,7 +48,10 @@ def small_resources(home) -> dict:
     return {
         "io_manager": WarehouseIOManager(root=str(home / "warehouse")),
         "warehouse": WarehouseResource(root=str(home / "warehouse"), models_root=str(home / "models")),
-        "data_source": DataSourceResource(synthetic_entities=12, synthetic_seed=5, start_date=FIRST, end_date=LAST),
+        "data_source": DataSourceResource(
+            synthetic_entities=12, synthetic_seed=5, start_date=FIRST, end_date=LAST,
+            pseudonym_salt=dg.EnvVar(SALT_VARIABLE),
+        ),
         "compute": ComputeResource(cache_dir=str(home / "cache")),
         "training_window": TrainingWindowResource(horizon_days=10),
         "mlflow": MlflowResource(tracking_uri=f"sqlite:///{home / 'mlflow.db'}", artifact_root=str(home / "mlartifacts")),
@@ -51,6 +67,7 @@ def graph(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
         patch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+        patch.setenv(SALT_VARIABLE, SECRET_SALT)
         instance = dg.DagsterInstance.from_config(str(dagster_home))
         resources = small_resources(home)
         result = dg.materialize(
@@ -221,7 +238,7 @@ def test_rerunning_a_partition_replaces_it_exactly(graph):
     before = {t: len(store.read(t, [day])) for t in ("raw_prices", "prices", "quarantine")}
     result = dg.materialize(
         [*defs.assets],
-        selection=["raw_prices", "prices", "raw_news", "raw_social", "raw_fundamentals", "raw_events", "quarantine"],
+        selection=["raw_prices", "prices", "prices_rejected", "quarantine"],
         resources=graph["resources"],
         instance=graph["instance"],
         partition_key=day,
@@ -256,3 +273,63 @@ def test_a_failing_model_gate_blocks_scoring(graph):
     )
     assert not later.success
     assert len(store.read("risk_scores")) == scored_before
+
+
+def _sqlite_texts(path: Path):
+    """Every text and blob cell of a SQLite file; zlib blobs (Dagster's snapshots) decompressed."""
+    with sqlite3.connect(path) as con:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for row in con.execute(f'SELECT * FROM "{table}"'):
+                for cell in row:
+                    if isinstance(cell, bytes):
+                        try:
+                            cell = zlib.decompress(cell)
+                        except zlib.error:
+                            pass
+                        yield cell.decode(errors="replace")
+                    elif isinstance(cell, str):
+                        yield cell
+
+
+def _duckdb_texts(path: Path):
+    with duckdb.connect(str(path), read_only=True) as con:
+        for (table,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").fetchall():
+            yield con.execute(f'SELECT * FROM "{table}"').df().to_csv()
+
+
+def stored_texts(home: Path, skip_raw_tables: bool):
+    """(file, text) for everything the data home holds: the Dagster instance's run, event-log and
+    schedule storage (snapshots included), MLflow's store and artifacts, the text cache, the
+    DuckDB catalog and every warehouse table read back as text (Parquet pages are compressed, so
+    their bytes prove nothing). `skip_raw_tables` leaves out the raw_* tables: the source's copy."""
+    for path in sorted(p for p in home.rglob("*") if p.is_file() and not p.name.endswith(".lock")):
+        if path.suffix == ".parquet":
+            table = path.relative_to(home / "warehouse").parts[0]
+            if not (skip_raw_tables and table.startswith("raw_")):
+                yield path, pd.read_parquet(path).to_csv()
+        elif path.suffix == ".duckdb":
+            yield path, "\n".join(_duckdb_texts(path))
+        elif path.read_bytes()[:16] == b"SQLite format 3\x00":
+            yield path, "\n".join(_sqlite_texts(path))
+        else:
+            yield path, path.read_bytes().decode(errors="replace")
+
+
+def test_the_salt_is_in_no_log_metadata_snapshot_or_mlflow_record(graph):
+    scanned = list(stored_texts(graph["home"], skip_raw_tables=False))
+    assert any(p.name == "runs.db" for p, _ in scanned) and any(p.name == "mlflow.db" for p, _ in scanned)
+    assert [str(p) for p, text in scanned if SECRET_SALT in text] == []
+    # The run snapshot names the variable instead (an unresolved EnvVar), so the scan is not vacuous.
+    assert any(SALT_VARIABLE in text for p, text in scanned if p.name == "runs.db")
+
+
+def test_no_raw_author_handle_leaves_the_raw_table(graph):
+    store = graph["store"]
+    assert store.read("raw_social")["author_id"].str.startswith(RAW_HANDLE_PREFIX).all()
+    social = store.read("social")
+    assert len(social) and social["author_id"].str.fullmatch(r"a_[0-9a-f]{16}").all()
+    quarantined = store.read("quarantine")
+    assert (quarantined["source"] == "social").any(), "social rows are quarantined, so their payloads are scanned"
+    leaks = [str(p) for p, text in stored_texts(graph["home"], skip_raw_tables=True) if RAW_HANDLE_PREFIX in text]
+    assert leaks == []

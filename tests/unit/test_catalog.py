@@ -22,7 +22,7 @@ def test_every_asset_has_an_owner_team_and_domain_modality_and_pii_tags():
         assert [o for o in spec.owners if o.startswith("team:")], name
         assert {"domain", "modality", "pii"} <= set(spec.tags), name
         assert spec.description and spec.group_name, name
-    assert {n for n, s in SPECS.items() if s.tags["pii"] == "true"} == {"raw_social", "social", "quarantine"}
+    assert {n for n, s in SPECS.items() if s.tags["pii"] == "true"} == {"raw_social", "social", "social_rejected", "quarantine"}
     assert SPECS["news_embedding"].tags["modality"] == "news" and SPECS["risk_scores"].tags["modality"] == "multimodal"
 
 

@@ -1,8 +1,11 @@
+import errno
+import os
+
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from mmrisk_dagster.resources.warehouse import ParquetWarehouse
+from mmrisk_dagster.resources.warehouse import ParquetWarehouse, WarehouseError, write_error
 
 
 def _frame(days, value):
@@ -29,7 +32,7 @@ def test_a_crash_mid_write_leaves_the_previous_version(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(pq, "write_table", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(WarehouseError, match=r"cannot write .*2024-01-01.parquet: disk full; check the data home's disk"):
         store.write("t", _frame(["2024-01-01"], 2), ["2024-01-01"])
     monkeypatch.undo()
     assert store.read("t", ["2024-01-01"])["x"].tolist() == [1]
@@ -63,3 +66,43 @@ def test_json_documents_round_trip(tmp_path):
     store.write_json("card", {"version": "abc", "metrics": {"auc": 0.7}})
     assert store.has_document("card")
     assert store.read_json("card")["metrics"]["auc"] == 0.7
+
+
+def test_a_corrupt_partition_names_its_file_and_the_fix(tmp_path):
+    store = ParquetWarehouse(tmp_path)
+    store.write("t", _frame(["2024-01-01"], 1), ["2024-01-01"])
+    path = store.partition_path("t", "2024-01-01")
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(WarehouseError, match=rf"{path} is not a readable Parquet file .*re-materialize that partition"):
+        store.read("t", ["2024-01-01"])
+
+
+def test_a_read_only_or_full_home_names_the_file_and_the_fix(tmp_path):
+    path = tmp_path / "t" / "2024-01-01.parquet"
+    assert "free space on that disk" in str(write_error(path, OSError(errno.ENOSPC, "No space left on device")))
+    assert str(path) in str(write_error(path, OSError(errno.EROFS, "Read-only file system")))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a mode-0500 folder anyway")
+def test_a_read_only_folder_is_refused_and_the_partition_kept(tmp_path):
+    store = ParquetWarehouse(tmp_path / "home")
+    store.write("t", _frame(["2024-01-01"], 1), ["2024-01-01"])
+    (tmp_path / "home" / "t").chmod(0o500)
+    try:
+        with pytest.raises(WarehouseError, match=r"cannot write .*2024-01-01.parquet: Permission denied; make the data home writable"):
+            store.write("t", _frame(["2024-01-01"], 2), ["2024-01-01"])
+    finally:
+        (tmp_path / "home" / "t").chmod(0o700)
+    assert store.read("t", ["2024-01-01"])["x"].tolist() == [1]
+
+
+def test_a_damaged_catalog_says_delete_it_and_a_missing_one_is_recreated(tmp_path):
+    store = ParquetWarehouse(tmp_path)
+    store.write("t", _frame(["2024-01-01"], 7), ["2024-01-01"])
+    store.ensure_view("t", new_table=True)
+    store.catalog_path.write_bytes(b"not a database" * 100)
+    with pytest.raises(WarehouseError, match=rf"{store.catalog_path} is not a usable DuckDB catalog .*delete it"):
+        store.query("SELECT 1")
+    store.catalog_path.unlink()
+    store.ensure_view("t", new_table=False)
+    assert store.query("SELECT sum(x) AS s FROM t")["s"].iloc[0] == 7
