@@ -50,17 +50,17 @@ def _graphql(port: int, query: str) -> dict:
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory):
-    """`dagster dev` (webserver and daemon) over a home the CLI backfilled."""
+    """`make ui` over a new data home that `make backfill` filled."""
     work = tmp_path_factory.mktemp("browser")
     env = small_env(work / "home")
     done = backfill_small_graph(work, env)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    env["DAGSTER_HOME"] = str(work / "home" / "dagster")
     port = _free_port()
-    log = (work / "dagster-dev.log").open("w")  # open for the server's whole life
+    log = (work / "make-ui.log").open("w")  # open for the server's whole life
+    # `make ui` as the README shows it: dagster dev (webserver and daemon) on 127.0.0.1.
     server = subprocess.Popen(
-        [str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+        ["make", "ui", f"BIN={BIN}", f"STAMP={work / 'installed'}", f"UI_PORT={port}"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
         deadline = time.time() + 240
@@ -71,11 +71,11 @@ def ui(tmp_path_factory):
             except OSError:
                 pass
             if time.time() > deadline or server.poll() is not None:
-                raise RuntimeError("dagster dev did not start: " + (work / "dagster-dev.log").read_text()[-3000:])
+                raise RuntimeError("make ui did not start: " + (work / "make-ui.log").read_text()[-3000:])
             time.sleep(1)
         yield port
     finally:
-        os.killpg(server.pid, 15)  # dagster dev's own process group: webserver, daemon, code server
+        os.killpg(server.pid, 15)  # make's own process group: dagster dev, webserver, daemon, code server
         server.wait(timeout=60)
         log.close()
 
