@@ -9,6 +9,7 @@ import dagster as dg
 
 from mmrisk_dagster.assets import all_assets
 from mmrisk_dagster.automation import jobs, schedules, sensors
+from mmrisk_dagster.catalog import describe
 from mmrisk_dagster.checks import asset_checks
 from mmrisk_dagster.executors import executor_from_env
 from mmrisk_dagster.resources import (
@@ -66,7 +67,7 @@ def build_resources(settings: Settings) -> dict:
 
 
 defs = dg.Definitions(
-    assets=all_assets,
+    assets=dg.with_source_code_references([asset.map_asset_specs(describe) for asset in all_assets]),
     asset_checks=asset_checks,
     resources=build_resources(Settings.from_env()),
     jobs=jobs,
