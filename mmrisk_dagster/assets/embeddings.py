@@ -65,7 +65,7 @@ def _text_embedding(name: str, table: str, text_of, author_column: str | None, d
     def _embed(context: dg.AssetExecutionContext, compute: ComputeResource, **tables: pd.DataFrame) -> pd.DataFrame:
         docs = tables[table]
         encoder = compute.encoder()
-        vectors, encoded = encode_texts(text_of(docs), encoder, compute.text_cache())
+        vectors, encoded = encode_texts(text_of(docs), encoder, compute.text_cache(), log=context.log.info)
         context.add_output_metadata({"documents": len(docs), "newly_encoded": encoded, "encoder": encoder.name})
         return aggregate_text(docs, vectors, author_column)
 
