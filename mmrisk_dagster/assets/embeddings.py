@@ -74,7 +74,7 @@ def _text_embedding(name: str, table: str, text_of, author_column: str | None, d
     def _embed(context: dg.AssetExecutionContext, compute: ComputeResource, **tables: pd.DataFrame) -> pd.DataFrame:
         docs = tables[table]
         encoder = compute.encoder()
-        vectors, encoded = encode_texts(text_of(docs), encoder, compute.text_cache())
+        vectors, encoded = encode_texts(text_of(docs), encoder, compute.text_cache(), log=context.log.info)
         context.add_output_metadata({"newly_encoded_in_run": encoded, "encoder": encoder.name})
         documents = rows_by_partition(docs, context.partition_keys)
         return with_partition_metadata(
