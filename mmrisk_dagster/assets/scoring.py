@@ -2,10 +2,12 @@
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from mmrisk_dagster.automation import SCORES_FRESHNESS
+from mmrisk_dagster.catalog import table_preview
 from mmrisk_dagster.ml.scoring import alerts
-from mmrisk_dagster.partitions import daily_partitions, single_run
+from mmrisk_dagster.partitions import daily_partitions, single_run, with_partition_metadata
 from mmrisk_dagster.resources import MlflowResource
 
 
@@ -37,15 +39,14 @@ def risk_scores(
             f"model_evaluation describes model {model_evaluation['model_version']} but the current model is "
             f"{multitask_model['version']}: materialize model_evaluation (and its gate) first"
         )
-    champion = mlflow.load_champion()
-    scores = champion.predict(modality_panel)
-    context.add_output_metadata({"model_version": str(scores["model_version"].iloc[0]) if len(scores) else "", "model_uri": mlflow.champion_uri()})
-    return scores
+    scores = mlflow.load_champion().predict(modality_panel)
+    context.add_output_metadata({"model_uri": mlflow.champion_uri()})
+    return with_partition_metadata(context, scores)
 
 
 class AlertConfig(dg.Config):
-    probability_threshold: float = 0.2
-    percentile: float = 0.98
+    probability_threshold: float = Field(default=0.2, description="Alert when the calibrated default probability reaches this.")
+    percentile: float = Field(default=0.98, description="Alert when the day's cross-sectional rank of the probability reaches this.")
 
 
 @dg.asset(
@@ -57,8 +58,12 @@ class AlertConfig(dg.Config):
     description="Entity-dates whose default probability crosses the threshold or the cross-sectional "
     "percentile, with the modality that raised the default log-odds most and the most attended one.",
 )
-def risk_alerts(config: AlertConfig, risk_scores: pd.DataFrame) -> pd.DataFrame:
-    return alerts(risk_scores, config.probability_threshold, config.percentile)
+def risk_alerts(context: dg.AssetExecutionContext, config: AlertConfig, risk_scores: pd.DataFrame) -> pd.DataFrame:
+    flagged = alerts(risk_scores, config.probability_threshold, config.percentile)
+    shown = ["entity_id", "default_probability", "percentile", "reason", "top_default_driver"]
+    return with_partition_metadata(context, flagged, lambda key, rows: {
+        "top_alerts": table_preview(rows.sort_values("default_probability", ascending=False)[shown], limit=5)
+    })
 
 
 scoring_assets = [risk_scores, risk_alerts]

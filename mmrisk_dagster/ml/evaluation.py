@@ -1,10 +1,13 @@
-"""Honest evaluation: the chronological test split, baselines on the same split, ablations.
+"""Honest evaluation: the chronological test split, baselines on the same split, ablations,
+and the model gate on the gate split (which nothing fitted, early-stopped or calibrated on).
 
 Every figure for the model is given for the seed ensemble and as mean ± std over its members;
 baselines are refitted per seed where they have randomness.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,9 +29,9 @@ from mmrisk_dagster.ml.var import backtest_against_baselines
 
 PRIMARY_TASK_ORDER = ("default", "movement")
 # Splits on which every model and baseline is scored (none of them is fitted there).
-EVALUATED_SPLITS = ("validation", "test")
-# The split the gate judges on.
-GATE_SPLIT = "validation"
+EVALUATED_SPLITS = ("gate", "test")
+# The split the gate judges on: nothing is fitted, early-stopped or calibrated there.
+GATE_SPLIT = "gate"
 FUSED = "fused"
 
 
@@ -65,10 +68,10 @@ def _known(labels: LabelArrays, task: str, index: np.ndarray) -> tuple[np.ndarra
 
 
 def primary_task(labels: LabelArrays, index: dict[str, np.ndarray]) -> str | None:
-    """The first binary task with both classes in validation and test."""
+    """The first binary task with both classes in the gate and test splits."""
     for task in PRIMARY_TASK_ORDER:
         ok = True
-        for split in ("validation", "test"):
+        for split in ("gate", "test"):
             _, y = _known(labels, task, index[split])
             ok &= len(y) > 0 and 0 < y.sum() < len(y)
         if ok:
@@ -118,7 +121,7 @@ def baseline_reports(arrays: PanelArrays, texts: list[str], labels: LabelArrays,
     }
     reports, scores = {}, {}
     for name, (fit, features, fit_seeds) in fitters.items():
-        per_split = {s: [] for s in evaluated}
+        per_split: dict[str, list[float]] = {s: [] for s in evaluated}
         for seed in fit_seeds:
             model = fit(seed)
             for split, (rows, _) in evaluated.items():
@@ -140,7 +143,7 @@ def ablation_reports(models, arrays: PanelArrays, labels: LabelArrays, rows: np.
         only = np.zeros_like(test.attend)
         only[:, i] = test.attend[:, i]
         masks += [("removed", m, removed), ("only", m, only)]
-    out = {"removed": {}, "only": {}}
+    out: dict[str, dict] = {"removed": {}, "only": {}}
     predictions = ensemble_predictions(models, test, [attend for _, _, attend in masks])
     for (name, m, attend), pred in zip(masks, predictions):
         usable = attend[position].any(axis=1)
@@ -198,7 +201,7 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int], space=None, single_modality_seeds: list[int] = (), returns: pd.DataFrame | None = None) -> dict:
+def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int], space=None, single_modality_seeds: Sequence[int] = (), returns: pd.DataFrame | None = None) -> dict:
     """The full report on `data` (a training.PreparedData): model (ensemble and members),
     baselines, inference-time ablations, models trained on one modality (when `space` and
     `single_modality_seeds` are given), the gate's inputs (on GATE_SPLIT), every model's test AUC
@@ -213,7 +216,7 @@ def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int],
         "primary_task": task,
         "model": {
             "ensemble": task_report(predictions["test"], labels, test_rows, calibrator),
-            **{split: task_report(predictions[split], labels, index[split]) for split in EVALUATED_SPLITS if split != "test"},
+            **{split: task_report(predictions[split], labels, index[split], calibrator) for split in EVALUATED_SPLITS if split != "test"},
             "members": member_summary(models, arrays, labels, test_rows, calibrator),
         },
         "baselines": {},
@@ -236,7 +239,7 @@ def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int],
         rows, y, p = fused["test"]
         alternatives = {**{n: s["test"] for n, s in baseline_scores.items()}, **{f"only_{m}": v for m, v in single_scores.items()}}
         report["test_comparison"] = compare_aucs(y, {FUSED: p, **alternatives}, entities[rows], FUSED)
-    report["markdown"] = markdown_table(report) if task else "no binary task with labels in validation and test"
+    report["markdown"] = markdown_table(report) if task else "no binary task with both classes in the gate and test splits"
     if returns is not None:
         forecasts = arrays.keys.iloc[test_rows].assign(
             model=np.exp(predictions["test"]["log_forward_vol"] * labels.vol_std + labels.vol_mean)
@@ -278,7 +281,7 @@ def gate_inputs(task: str, y: np.ndarray, model_scores: np.ndarray, baseline_sco
 def gate_decision(inputs: dict, tolerance: float) -> dict:
     """Pass when the model's AUC on the gate split is at least the best baseline's minus `tolerance`."""
     if inputs.get("task") is None:
-        return {"passed": False, "reason": "no labelled primary task in validation and test", **inputs}
+        return {"passed": False, "reason": "no binary task with both classes in the gate and test splits", **inputs}
     return {**inputs, "passed": bool(inputs["margin"] >= -tolerance), "tolerance": tolerance}
 
 
@@ -313,3 +316,37 @@ def single_modality_reports(data, space, config, seeds: list[int], task: str = "
         reports[modality] = {"test": mean_std([_auc(y, p) for p in members]), "coverage": float(usable.mean())}
         test_scores[modality] = np.mean(members, axis=0)
     return reports, test_scores
+
+
+def evaluation_figures(models, data, calibrator: dict, space=None, sample: int = 1000, seed: int = 0) -> dict[str, bytes]:
+    """The pictures of the evaluation (titles -> PNG): ROC and reliability per binary task, the
+    score distribution, attention per modality and by risk decile on the test split; the panel's
+    modality coverage over time; the shared space projected on two axes (a sample of test rows)."""
+    from mmrisk_dagster.ml import plots
+    from mmrisk_dagster.ml.shared_space import project
+
+    arrays, labels, test_rows = data.arrays, data.labels, data.index["test"]
+    test = arrays.subset(test_rows)
+    pred = ensemble_predict(models, test)
+    risk = apply_calibrator(calibrator, pred["default"])
+    figures = {}
+    for task in BINARY_TASKS:
+        keep, y = _known(labels, task, test_rows)
+        if len(y) == 0 or y.min() == y.max():
+            continue
+        p = risk[np.searchsorted(test_rows, keep)] if task == "default" else pred[task][np.searchsorted(test_rows, keep)]
+        figures[f"{task}: ROC and reliability (test)"] = plots.roc_and_reliability(task, y, p, _auc(y, p))
+    keep, y = _known(labels, "default", test_rows)
+    if len(y):
+        figures["Calibrated default probability by outcome (test)"] = plots.score_distribution(risk[np.searchsorted(test_rows, keep)], y)
+    modalities = list(models[0].modalities)
+    figures["Attention per modality, overall and by risk decile (test)"] = plots.attention_by_decile(pred["attention"], modalities, risk)
+    figures["Modality coverage over time (panel)"] = plots.coverage_over_time(arrays.keys["date"], arrays.present, modalities)
+    if space is not None and len(test):
+        rows = np.random.default_rng(seed).choice(len(test), size=min(sample, len(test)), replace=False)
+        projected = project(space, test.subset(rows))
+        present = test.present[rows]
+        vectors = {m: projected[m][present[:, i]] for i, m in enumerate(space.modalities)}
+        colours = {m: risk[rows][present[:, i]] for i, m in enumerate(space.modalities)}
+        figures["Shared space (PCA of a test sample)"] = plots.shared_space_projection(vectors, colours, seed)
+    return figures

@@ -40,7 +40,7 @@ def registered(tmp_path):
     panel = _panel()
     example = input_example(panel)
     resource = MlflowResource(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=str(tmp_path / "artifacts"))
-    logged = resource.log_training({"epochs": 1}, [[]], {}, card, {"model_version": card["version"]}, example, score_panel(models, card, example))
+    logged = resource.log_training({"epochs": 1}, [[]], {}, card, {"model_version": card["version"]}, example, score_panel(models, card, example), {})
     return resource, logged, models, card, panel, tmp_path
 
 
