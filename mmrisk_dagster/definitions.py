@@ -47,6 +47,7 @@ def build_resources(settings: Settings) -> dict:
             kind=settings.source,
             path=settings.source_path,
             synthetic_entities=settings.synthetic_entities,
+            synthetic_default_rate=settings.synthetic_default_rate,
             synthetic_seed=settings.seed,
             start_date=settings.start_date.isoformat(),
             end_date=settings.end_date.isoformat(),

@@ -17,13 +17,25 @@ from mmrisk_dagster.partitions import range_run_tags
 from mmrisk_dagster.settings import Settings
 
 
+# The demo must fit in five minutes on two cores including its install: fewer epochs for the
+# shared space and one seed for each baseline and single-modality model (the defaults, three
+# seeds, are for `make backfill` and the benchmarks). Two model seeds still make an ensemble.
+DEMO_RUN_CONFIG = {
+    "ops": {
+        "shared_space": {"config": {"epochs": 3}},
+        "multitask_model": {"config": {"seeds": [0, 1]}},
+        "model_evaluation": {"config": {"baseline_seeds": [0], "single_modality_seeds": [0]}},
+    }
+}
+
+
 def materialize_everything(defs: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
     """One run of the `full_refresh` job over the partition range [first, last]."""
     job = defs.resolve_job_def("full_refresh")
     return job.execute_in_process(
         instance=instance,
         tags={**range_run_tags(first, last), **run_process_tag()},
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        run_config={**DEMO_RUN_CONFIG, "loggers": {"console": {"config": {"log_level": "INFO"}}}},
         raise_on_error=False,
     )
 

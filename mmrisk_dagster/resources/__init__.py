@@ -18,6 +18,7 @@ from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.sources import read_source_table
 from mmrisk_dagster.sources.pseudonyms import resolve_salt
+from mmrisk_dagster.sources.synthetic import SyntheticConfig
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -51,6 +52,10 @@ class DataSourceResource(dg.ConfigurableResource):
     path: str = ""
     synthetic_entities: int = 50
     synthetic_seed: int = 7
+    synthetic_default_rate: float = Field(
+        default=SyntheticConfig.annual_default_rate,
+        description="Synthetic source only: defaults per slot-year (the demo sets 5.0 through MMRISK_SYNTHETIC_DEFAULT_RATE).",
+    )
     start_date: str = "2024-01-01"
     end_date: str = "2025-12-31"
     pseudonym_salt: str | None = None
@@ -72,6 +77,7 @@ class DataSourceResource(dg.ConfigurableResource):
             path=self.path,
             synthetic_entities=self.synthetic_entities,
             synthetic_seed=self.synthetic_seed,
+            synthetic_default_rate=self.synthetic_default_rate,
             synthetic_start=self.start_date,
             synthetic_end=self.end_date,
         )
