@@ -334,3 +334,18 @@ def test_clustered_bootstrap_separates_a_real_margin_from_none():
     # Resampling rows instead of entities would treat 2,000 correlated rows as independent.
     rows = clustered_auc_margin(y, sharp, blurred, np.arange(2000), draws=200)
     assert better["std_error"] > 1.5 * rows["std_error"]
+
+
+def test_comparison_table_names_the_best_alternative_and_its_margin():
+    from mmrisk_dagster.ml.metrics import compare_aucs
+
+    rng = np.random.default_rng(1)
+    entities = np.repeat(np.arange(60), 30)
+    risk = rng.normal(size=60)[entities] + rng.normal(0, 0.5, 1800)
+    y = (rng.random(1800) < 1 / (1 + np.exp(-(2 * risk - 2)))).astype(float)
+    scores = {"fused": risk, "good": risk + rng.normal(0, 1.0, 1800), "poor": rng.normal(size=1800)}
+    table = compare_aucs(y, scores, entities, "fused", draws=200)
+    assert table["best_alternative"] == "good" and table["positives"] == int(y.sum()) and table["clusters"] == 60
+    assert table["margin"]["margin"] == pytest.approx(table["models"]["fused"]["auc"] - table["models"]["good"]["auc"])
+    assert table["margin"]["distinguishable_from_zero"] and table["margin"]["ci_low"] > 0
+    assert all(0 < m["std_error"] < 0.1 for m in table["models"].values())
