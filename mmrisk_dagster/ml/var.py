@@ -166,6 +166,12 @@ def backtest_against_baselines(forecasts: pd.DataFrame, returns: pd.DataFrame, t
         historical_20d=historical_volatility(returns), garch_1_1=garch_volatility(returns, train_end)
     )
     rows = forecasts[["entity_id", "date", "model"]].merge(baselines, on=["entity_id", "date"], how="left")
-    result = backtest(rows, ["model", "historical_20d", "garch_1_1"])
+    # A method with no forecast on any evaluated day (a history too short for a GARCH fit) is
+    # named as unavailable rather than emptying the comparison for the others.
+    methods = [m for m in ("model", "historical_20d", "garch_1_1") if rows[m].notna().any()]
+    result = backtest(rows, methods)
+    result["unavailable"] = sorted({"model", "historical_20d", "garch_1_1"} - set(methods))
     result["markdown"] = markdown_table(result)
+    if result["unavailable"]:
+        result["markdown"] += f"\n\nNo forecast on any evaluated day (history too short): {', '.join(result['unavailable'])}."
     return result

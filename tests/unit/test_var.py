@@ -114,3 +114,15 @@ def test_backtest_compares_methods_on_the_same_rows_and_flags_an_understated_vol
     assert result["methods"]["right"]["0.99"]["kupiec"]["p_value"] > 0.01
     assert result["methods"]["understated"]["0.99"]["kupiec"]["p_value"] < 1e-6
     assert result["methods"]["understated"]["0.95"]["kupiec"]["rate"] > 0.15
+
+
+def test_a_history_too_short_for_garch_leaves_the_other_methods_compared():
+    from mmrisk_dagster.ml.var import backtest_against_baselines
+
+    prices, _, dates = _garch_prices(n_entities=2, n_days=80)
+    returns = daily_returns(prices)
+    forecasts = returns[returns["date"] > dates[40]][["entity_id", "date"]].assign(model=0.02)
+    result = backtest_against_baselines(forecasts, returns, dates[39])
+    assert result["unavailable"] == ["garch_1_1"] and set(result["methods"]) == {"model", "historical_20d"}
+    assert result["rows"] == len(forecasts) - 2  # each entity's last day has no next return
+    assert "garch_1_1" in result["markdown"]
