@@ -31,6 +31,8 @@ class Settings:
     seed: int
     split_dates: tuple[str, ...] = ()
     horizon_days: int = 20
+    entities: tuple[str, ...] = ()
+    text_encoder: str = "minilm"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,6 +47,8 @@ class Settings:
             seed=int(os.environ.get("MMRISK_SEED", "7")),
             split_dates=split_dates_from_env(source),
             horizon_days=int(os.environ.get("MMRISK_HORIZON_DAYS", "20")),
+            entities=tuple(e.strip() for e in os.environ.get("MMRISK_ENTITIES", "").split(",") if e.strip()),
+            text_encoder=os.environ.get("MMRISK_TEXT_ENCODER", "minilm"),
         )
 
     def __post_init__(self):
