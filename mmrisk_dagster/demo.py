@@ -11,12 +11,9 @@ import time
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
-from mmrisk_dagster.instance import prepare_dagster_home
+from mmrisk_dagster.instance import fail_dead_runs, prepare_dagster_home, run_process_tag
+from mmrisk_dagster.partitions import range_run_tags
 from mmrisk_dagster.settings import Settings
 
 
@@ -25,7 +22,7 @@ def materialize_everything(defs: dg.Definitions, instance: dg.DagsterInstance, f
     job = defs.resolve_job_def("full_refresh")
     return job.execute_in_process(
         instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        tags={**range_run_tags(first, last), **run_process_tag()},
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         raise_on_error=False,
     )
@@ -128,6 +125,7 @@ def main() -> None:
     print(f"Materializing every asset for partitions {first}..{last} into {settings.home} ...", flush=True)
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
+        fail_dead_runs(instance)  # an earlier demo killed mid-run must not look like it is still running
         result = materialize_everything(defs, instance, first, last)
     elapsed = time.perf_counter() - started
     if not result.success:

@@ -81,7 +81,7 @@ def _scale_rows(values: np.ndarray, low: np.ndarray, high: np.ndarray, rows: int
 def render_charts(ohlcv: np.ndarray, moving_average: np.ndarray) -> np.ndarray:
     """Bit-packed images (n, H*W/8) from windows `ohlcv` (n, window, 5) and MA (n, window)."""
     n, window, _ = ohlcv.shape
-    o, h, l, c, v = (ohlcv[:, :, i] for i in range(5))
+    o, h, l, c, v = (ohlcv[:, :, i] for i in range(5))  # noqa: E741 (open, high, low, close, volume)
     ma = np.where(np.isfinite(moving_average), moving_average, c)
     low = np.minimum(l.min(axis=1), ma.min(axis=1))[:, None]
     high = np.maximum(h.max(axis=1), ma.max(axis=1))[:, None]

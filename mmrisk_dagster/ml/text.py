@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +20,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 from filelock import FileLock
+
+from mmrisk_dagster.ml.progress import ProgressReporter
 
 TEXT_DIM = 384
 _SPACES = re.compile(r"\s+")
@@ -77,8 +80,8 @@ class HashingEncoder:
         self.seed = seed
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        sparse = self.vectorizer.transform(texts).tocsc()
-        columns = np.unique(sparse.indices if sparse.format == "csr" else sparse.nonzero()[1])
+        sparse = self.vectorizer.transform(texts)  # CSR: `indices` are the hashed columns in use
+        columns = np.unique(sparse.indices)
         # Each hashed column gets a Gaussian row seeded by its id, so no state is fitted or kept.
         projection = np.zeros((len(columns), self.dim), dtype=np.float32)
         for i, column in enumerate(columns):
@@ -114,6 +117,7 @@ class EmbeddingCache:
             return {}
         wanted = pd.DataFrame({"key": keys})
         with self._lock, self._connect() as con:
+            con.register("wanted", wanted)
             found = con.execute(
                 "SELECT e.key, e.vector FROM text_embeddings e JOIN wanted USING (key)"
             ).df()
@@ -124,25 +128,43 @@ class EmbeddingCache:
             return
         rows = pd.DataFrame({"key": keys, "vector": list(vectors.astype(np.float32))})
         with self._lock, self._connect() as con:
+            con.register("rows", rows)
             con.execute("INSERT OR REPLACE INTO text_embeddings SELECT key, vector FROM rows")
 
     def size(self) -> int:
         with self._lock, self._connect() as con:
-            return con.execute("SELECT count(*) FROM text_embeddings").fetchone()[0]
+            (count,) = con.execute("SELECT count(*) FROM text_embeddings").fetchone() or (0,)
+            return count
 
 
-def encode_texts(texts: list[str], encoder: TextEncoder, cache: EmbeddingCache | None) -> tuple[np.ndarray, int]:
-    """Vectors for `texts` (row-aligned) and how many distinct texts had to be encoded."""
+def encode_texts(
+    texts: list[str],
+    encoder: TextEncoder,
+    cache: EmbeddingCache | None,
+    log: Callable[[str], object] | None = None,
+    chunk_size: int = 4096,
+) -> tuple[np.ndarray, int]:
+    """Vectors for `texts` (row-aligned) and how many distinct texts had to be encoded.
+
+    The texts missing from the cache are encoded shortest first in chunks of `chunk_size`,
+    and each chunk is stored before the next starts, so a run that dies keeps what it
+    encoded. `log` gets a progress line at every tenth with the rate and an estimate.
+    """
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32), 0
     normalized = [normalize_text(t) for t in texts]
     keys = [text_key(encoder.name, t) for t in normalized]
     unique = dict(zip(keys, normalized))
     known = cache.get(list(unique)) if cache is not None else {}
-    missing = [k for k in unique if k not in known]
-    if missing:
-        fresh = encoder.encode([unique[k] for k in missing])
-        known.update(zip(missing, fresh))
+    # Similar lengths side by side: each batch pads to its longest text, so less padding.
+    missing = sorted((k for k in unique if k not in known), key=lambda k: len(unique[k]))
+    progress = ProgressReporter(f"encoding texts with {encoder.name}", len(missing), log) if log and missing else None
+    for start in range(0, len(missing), chunk_size):
+        chunk = missing[start : start + chunk_size]
+        fresh = encoder.encode([unique[k] for k in chunk])
+        known.update(zip(chunk, fresh))
         if cache is not None:
-            cache.put(missing, fresh)
+            cache.put(chunk, fresh)
+        if progress is not None:
+            progress.advance(len(chunk))
     return np.stack([known[k] for k in keys]), len(missing)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -51,7 +52,7 @@ class SplitSpec:
                     "and optionally the day test ends (3 or 4 ISO dates)"
                 )
             days = [pd.Timestamp(b) for b in self.boundaries]
-            if any(later <= earlier for earlier, later in zip(days, days[1:])):
+            if any(later <= earlier for earlier, later in itertools.pairwise(days)):
                 raise ValueError(f"split dates {list(self.boundaries)} must increase strictly")
         fractions = (self.train_fraction, self.validation_fraction, self.gate_fraction)
         if min(fractions) <= 0 or sum(fractions) >= 1:

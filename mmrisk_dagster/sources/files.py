@@ -130,9 +130,9 @@ def _read_csv(file: Path, contract: TableContract) -> pd.DataFrame:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
         if found is None:
             raise SourceDataError(file, f"not a readable CSV file ({error})") from None
-        expected, line, saw = found.groups()
+        expected, line_number, saw = found.groups()
         raise SourceDataError(
-            file, f"{saw} fields where the header has {expected}; quote values that contain commas", line=int(line)
+            file, f"{saw} fields where the header has {expected}; quote values that contain commas", line=int(line_number)
         ) from None
 
 

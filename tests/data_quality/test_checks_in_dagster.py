@@ -8,12 +8,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from tests import TEST_SALT
 from mmrisk_dagster.assets.clean import CLEANED, cleaned_assets, quarantine
 from mmrisk_dagster.assets.raw import raw_assets
 from mmrisk_dagster.definitions import defs
+from mmrisk_dagster.partitions import range_run_tags
 from mmrisk_dagster.resources import DataSourceResource, WarehouseResource
 from mmrisk_dagster.resources.io_manager import WarehouseIOManager
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
@@ -36,7 +36,7 @@ def materialize_slice(folder: Path, home: Path) -> dg.ExecuteInProcessResult:
             "warehouse": WarehouseResource(root=str(home / "warehouse"), models_root=str(home / "models")),
             "data_source": DataSourceResource(kind="files", path=str(folder), pseudonym_salt=TEST_SALT),
         },
-        tags={ASSET_PARTITION_RANGE_START_TAG: "2024-01-01", ASSET_PARTITION_RANGE_END_TAG: "2024-01-10"},
+        tags=range_run_tags("2024-01-01", "2024-01-10"),
         raise_on_error=False,
     )
 
@@ -88,8 +88,12 @@ def test_rows_are_conserved_and_cleaned_tables_pass_their_suites_on_the_corpus(m
     result = materialize_slice(merged_corpus, tmp_path)
     assert result.success
     checks = evaluations(result)
+    conserved = [e for e in result.get_asset_check_evaluations() if e.check_name == "rows_conserved"]
+    failed = [(e.asset_key.to_user_string(), e.partition, e.description) for e in conserved if not e.passed]
+    assert failed == []
+    # One verdict per cleaned table and business day of the run (2024-01-01 .. 2024-01-10).
+    assert len(conserved) == len(CLEANED) * 8 and {e.partition for e in conserved} >= {"2024-01-01", "2024-01-10"}
     for name in CLEANED:
-        assert checks[f"{name}:rows_conserved"].passed, checks[f"{name}:rows_conserved"].metadata
         assert checks[f"{name}:expectations"].passed, checks[f"{name}:expectations"].metadata["failures"]
     assert checks["quarantine:expectations"].passed
     assert not [k for k, e in checks.items() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
@@ -119,3 +123,25 @@ def test_a_doc_delivered_on_two_days_is_found_across_runs(tmp_path):
     found = run("2024-01-05")
     assert not found.passed and found.severity == dg.AssetCheckSeverity.ERROR
     assert found.metadata["examples"].value == [{"key": "N1", "first_day": "2024-01-03", "last_day": "2024-01-05"}]
+
+
+def test_with_a_parquet_key_the_people_tables_are_written_encrypted(tmp_path, monkeypatch):
+    from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
+    from mmrisk_dagster.resources.warehouse import WarehouseError
+
+    monkeypatch.setenv("MMRISK_PARQUET_KEY", "pipeline-parquet-key-0123")
+    key = dg.EnvVar("MMRISK_PARQUET_KEY")
+    result = dg.materialize(
+        [*raw_assets, *cleaned_assets], selection=["raw_social", "social", "social_rejected", "raw_prices"],
+        resources={"io_manager": WarehouseIOManager(root=str(tmp_path / "warehouse"), parquet_key=key),
+                   "data_source": DataSourceResource(kind="files", path=str(CASES / "control_character_in_post"),
+                                                     pseudonym_salt=TEST_SALT)},
+        partition_key="2024-01-02",
+    )
+    assert result.success
+    with pytest.raises(WarehouseError, match="is encrypted"):
+        ParquetWarehouse(tmp_path / "warehouse").read("raw_social")
+    store = ParquetWarehouse(tmp_path / "warehouse", ParquetEncryption("pipeline-parquet-key-0123"))
+    assert store.read("raw_social")["author_id"].tolist() == ["@ann", "@bob"]
+    assert len(store.read("social")) == 1 and len(store.read("social_rejected")) == 1
+    assert len(ParquetWarehouse(tmp_path / "warehouse").read("raw_prices")) == 0, "other tables stay plain"
