@@ -101,7 +101,7 @@ def _root_message(error) -> str:
     """The innermost error of a step failure: the step's own message, not Dagster's wrapper."""
     while error.cause is not None:
         error = error.cause
-    return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message.strip()
+    return error.message.strip()  # Dagster's message already starts with the error's class
 
 
 def failure_report(result: dg.ExecuteInProcessResult, warehouse_root: Path) -> str:

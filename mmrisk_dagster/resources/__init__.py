@@ -60,6 +60,9 @@ class DataSourceResource(dg.ConfigurableResource):
     end_date: str = "2025-12-31"
     pseudonym_salt: str | None = None
     demo_salt_file: str = ""
+    entities: list[str] = Field(
+        default=[], description="Read only these entity ids (e.g. a dozen tickers of StockNet); empty: all."
+    )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self.salt()  # a missing salt fails the run before any step reads data
@@ -69,7 +72,7 @@ class DataSourceResource(dg.ConfigurableResource):
 
     def read(self, table: str, start: date, end: date) -> pd.DataFrame:
         """Raw rows of a canonical table whose `date` lies in [start, end]."""
-        return read_source_table(
+        frame = read_source_table(
             kind=self.kind,
             table=table,
             start=pd.Timestamp(start),
@@ -81,6 +84,7 @@ class DataSourceResource(dg.ConfigurableResource):
             synthetic_start=self.start_date,
             synthetic_end=self.end_date,
         )
+        return frame[frame["entity_id"].isin(self.entities)].reset_index(drop=True) if self.entities else frame
 
 
 class ComputeResource(dg.ConfigurableResource):

@@ -300,7 +300,11 @@ def test_training_window_takes_dates_and_refuses_an_embargo_shorter_than_the_hor
         TrainingWindowResource(horizon_days=5, embargo_days=2).split_spec()
     monkeypatch.setenv("MMRISK_SOURCE", "stocknet")
     monkeypatch.delenv("MMRISK_SPLIT_DATES", raising=False)
-    assert Settings.from_env().split_dates == STOCKNET_SPLIT_DATES
+    monkeypatch.delenv("MMRISK_START_DATE", raising=False)
+    monkeypatch.delenv("MMRISK_END_DATE", raising=False)
+    settings = Settings.from_env()
+    assert settings.split_dates == STOCKNET_SPLIT_DATES
+    assert (str(settings.start_date), str(settings.end_date)) == ("2014-01-01", "2015-12-31")
     monkeypatch.setenv("MMRISK_SPLIT_DATES", "")
     assert Settings.from_env().split_dates == ()
 
