@@ -158,9 +158,9 @@ def child(kind: str, first: str, last: str, text_encoder: str, fast_model: bool,
         return {"seconds": _plain_chain(first, last, text_encoder)}
     if kind == "scoring":
         elapsed, result = _run_job("scores_only", first, last, {}, text_encoder)
-        # A range run reports one materialization per partition, each carrying the run's row count.
-        events = result.get_asset_materialization_events()
-        rows = events[0].materialization.metadata["dagster/row_count"].value
+        # A range run reports one materialization per partition, each with that day's row count.
+        events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "risk_scores"]
+        rows = sum(e.materialization.metadata["dagster/row_count"].value for e in events)
         return {"seconds": elapsed, "entity_days": rows}
     raise ValueError(kind)
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from mmrisk_dagster.instance import dead_run_sweep
 from mmrisk_dagster.partitions import daily_partitions, range_run_tags
 from mmrisk_dagster.resources import DataSourceResource
 from mmrisk_dagster.sources.watch import changed_files, fingerprint_key, folder_fingerprint
@@ -72,4 +73,4 @@ def new_source_files(context: dg.SensorEvaluationContext, data_source: DataSourc
 
 jobs = [full_refresh, daily_scoring, retrain]
 schedules = [daily_scoring_schedule]
-sensors = [new_source_files]
+sensors = [new_source_files, dead_run_sweep]

@@ -9,6 +9,7 @@ import dagster as dg
 
 from mmrisk_dagster.assets import all_assets
 from mmrisk_dagster.automation import jobs, schedules, sensors
+from mmrisk_dagster.catalog import describe
 from mmrisk_dagster.checks import asset_checks
 from mmrisk_dagster.executors import executor_from_env
 from mmrisk_dagster.resources import (
@@ -21,6 +22,8 @@ from mmrisk_dagster.resources import (
 from mmrisk_dagster.resources.io_manager import WarehouseIOManager
 from mmrisk_dagster.settings import Settings
 from mmrisk_dagster.sources.pseudonyms import SALT_VARIABLE
+
+PARQUET_KEY_VARIABLE = "MMRISK_PARQUET_KEY"  # encrypts the people tables at rest when set
 
 
 @overload
@@ -36,8 +39,10 @@ def _secret(variable: str, fallback: str | None = None) -> dg.EnvVar | str | Non
 def build_resources(settings: Settings) -> dict:
     home = settings.home
     return {
-        "io_manager": WarehouseIOManager(root=str(home / "warehouse")),
-        "warehouse": WarehouseResource(root=str(home / "warehouse"), models_root=str(home / "models")),
+        "io_manager": WarehouseIOManager(root=str(home / "warehouse"), parquet_key=_secret(PARQUET_KEY_VARIABLE)),
+        "warehouse": WarehouseResource(
+            root=str(home / "warehouse"), models_root=str(home / "models"), parquet_key=_secret(PARQUET_KEY_VARIABLE)
+        ),
         "data_source": DataSourceResource(
             kind=settings.source,
             path=settings.source_path,
@@ -62,7 +67,7 @@ def build_resources(settings: Settings) -> dict:
 
 
 defs = dg.Definitions(
-    assets=all_assets,
+    assets=dg.with_source_code_references([asset.map_asset_specs(describe) for asset in all_assets]),
     asset_checks=asset_checks,
     resources=build_resources(Settings.from_env()),
     jobs=jobs,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +20,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 from filelock import FileLock
+
+from mmrisk_dagster.ml.progress import ProgressReporter
 
 TEXT_DIM = 384
 _SPACES = re.compile(r"\s+")
@@ -134,18 +137,34 @@ class EmbeddingCache:
             return count
 
 
-def encode_texts(texts: list[str], encoder: TextEncoder, cache: EmbeddingCache | None) -> tuple[np.ndarray, int]:
-    """Vectors for `texts` (row-aligned) and how many distinct texts had to be encoded."""
+def encode_texts(
+    texts: list[str],
+    encoder: TextEncoder,
+    cache: EmbeddingCache | None,
+    log: Callable[[str], object] | None = None,
+    chunk_size: int = 4096,
+) -> tuple[np.ndarray, int]:
+    """Vectors for `texts` (row-aligned) and how many distinct texts had to be encoded.
+
+    The texts missing from the cache are encoded shortest first in chunks of `chunk_size`,
+    and each chunk is stored before the next starts, so a run that dies keeps what it
+    encoded. `log` gets a progress line at every tenth with the rate and an estimate.
+    """
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32), 0
     normalized = [normalize_text(t) for t in texts]
     keys = [text_key(encoder.name, t) for t in normalized]
     unique = dict(zip(keys, normalized))
     known = cache.get(list(unique)) if cache is not None else {}
-    missing = [k for k in unique if k not in known]
-    if missing:
-        fresh = encoder.encode([unique[k] for k in missing])
-        known.update(zip(missing, fresh))
+    # Similar lengths side by side: each batch pads to its longest text, so less padding.
+    missing = sorted((k for k in unique if k not in known), key=lambda k: len(unique[k]))
+    progress = ProgressReporter(f"encoding texts with {encoder.name}", len(missing), log) if log and missing else None
+    for start in range(0, len(missing), chunk_size):
+        chunk = missing[start : start + chunk_size]
+        fresh = encoder.encode([unique[k] for k in chunk])
+        known.update(zip(chunk, fresh))
         if cache is not None:
-            cache.put(missing, fresh)
+            cache.put(chunk, fresh)
+        if progress is not None:
+            progress.advance(len(chunk))
     return np.stack([known[k] for k in keys]), len(missing)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pydantic import Field
 
 from mmrisk_dagster.ml.text import EmbeddingCache, TextEncoder, make_encoder
 from mmrisk_dagster.ml.training import SplitSpec
+from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.sources import read_source_table
 from mmrisk_dagster.sources.pseudonyms import resolve_salt
@@ -23,9 +25,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
     root: str
     models_root: str
+    # Key of the people tables' Parquet encryption: an unresolved dg.EnvVar("MMRISK_PARQUET_KEY").
+    parquet_key: str | None = None
 
     def store(self) -> ParquetWarehouse:
-        return ParquetWarehouse(self.root)
+        return ParquetWarehouse(self.root, ParquetEncryption(self.parquet_key) if self.parquet_key else None)
 
     def models_path(self) -> Path:
         return Path(self.models_root)
@@ -173,8 +177,19 @@ class MlflowResource(dg.ConfigurableResource):
         mlflow.set_experiment(self.experiment)
         return mlflow
 
-    def log_training(self, params: dict, histories: list[list[dict]], metrics: dict, model_dir: str, tags: dict) -> dict:
-        """One run with params, per-epoch metrics per member, the weights; registers a version."""
+    @staticmethod
+    def _log_pictures(mlflow, figures: dict[str, bytes]) -> None:
+        """Each PNG under plots/ in the active run, named after its title."""
+        with tempfile.TemporaryDirectory() as folder:
+            for title, png in figures.items():
+                name = "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_")
+                (Path(folder) / f"{name}.png").write_bytes(png)
+            mlflow.log_artifacts(folder, artifact_path="plots")
+
+    def log_training(self, params: dict, histories: list[list[dict]], metrics: dict, model_dir: str, tags: dict,
+                     figures: dict[str, bytes]) -> dict:
+        """One run with params, per-epoch metrics per member, the weights and the training
+        pictures; registers a version."""
         mlflow = self._mlflow()
         with mlflow.start_run(run_name=f"multitask-{tags.get('model_version', '')}") as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -186,6 +201,7 @@ class MlflowResource(dg.ConfigurableResource):
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
             mlflow.set_tags(tags)
             mlflow.log_artifacts(model_dir, artifact_path="model")
+            self._log_pictures(mlflow, figures)
             run_id, artifact_uri = run.info.run_id, run.info.artifact_uri
         client = mlflow.MlflowClient()
         with contextlib.suppress(mlflow.exceptions.MlflowException):  # already registered
@@ -203,8 +219,9 @@ class MlflowResource(dg.ConfigurableResource):
             "model_url": f"{self.link_base()}/#/models/{self.registered_model}/versions/{version.version}",
         }
 
-    def log_evaluation(self, run_id: str, report: dict, metrics: dict) -> None:
+    def log_evaluation(self, run_id: str, report: dict, metrics: dict, figures: dict[str, bytes]) -> None:
         mlflow = self._mlflow()
         with mlflow.start_run(run_id=run_id):
             mlflow.log_dict(report, "evaluation/model_evaluation.json")
+            self._log_pictures(mlflow, figures)
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})

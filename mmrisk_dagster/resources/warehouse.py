@@ -15,21 +15,27 @@ catalog, a home that is read-only or full.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from cryptography.exceptions import InvalidTag
 from filelock import FileLock
 
+from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
 from mmrisk_dagster.sources.contract import PARTITION_COLUMN
 
 UNPARTITIONED_FILE = "data.parquet"
+# Tables that hold people's data (posts with their authors, rejected rows): written with Parquet
+# modular encryption when a key is configured (parquet_encryption.py).
+PEOPLE_TABLES = frozenset({"raw_social", "social", "social_rejected", "quarantine"})
 
 
 class WarehouseError(RuntimeError):
@@ -46,24 +52,70 @@ def write_error(path: Path, error: OSError) -> WarehouseError:
     return WarehouseError(f"cannot write {path}: {error.strerror or error}; {fix}")
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temporary name, then rename into place: a crash leaves the previous version,
-    and the temporary file is removed whatever happens."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+def _temporary_name(path: Path) -> Path:
+    # The writer's pid is in the name, so that a later writer can tell a killed writer's leftover.
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(tmp)
-        os.replace(tmp, path)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphan_temporaries(directory: Path) -> list[Path]:
+    """Delete temporary files left by writers that were killed (their process is gone)."""
+    removed = []
+    for tmp in directory.glob(".*.tmp") if directory.exists() else []:
+        parts = tmp.name.split(".")
+        pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+        if pid is None or not _pid_alive(pid):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _atomic_write_all(writes: list[tuple[Path, Callable[[Path], object]]]) -> None:
+    """Write every file under a temporary name, then rename them all into place: a crash while
+    writing leaves every previous version, and the renames (each atomic) follow one another
+    with no work in between. Temporary files are removed whatever happens, short of SIGKILL,
+    whose leftovers the next writer of the table removes."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, write in writes:
+            tmp = _temporary_name(path)
+            staged.append((tmp, path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(tmp)
+        for tmp, path in staged:
+            os.replace(tmp, path)
     except OSError as error:
         raise write_error(path, error) from error
     finally:
-        tmp.unlink(missing_ok=True)
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
 
 
-def _read_parquet(path: Path, columns: Sequence[str] | None) -> pa.Table:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    _atomic_write_all([(path, write)])
+
+
+def _read_parquet(path: Path, columns: Sequence[str] | None, decryption=None) -> pa.Table:
     try:
-        return pq.read_table(path, columns=columns)
+        return pq.read_table(path, columns=columns, decryption_properties=decryption)
+    except InvalidTag as error:
+        raise WarehouseError(
+            f"{path} is encrypted with another key; set MMRISK_PARQUET_KEY to the key it was written with"
+        ) from error
     except (pa.ArrowException, OSError) as error:
+        if "encrypted" in str(error):
+            raise WarehouseError(
+                f"{path} is encrypted; set MMRISK_PARQUET_KEY to the key it was written with"
+            ) from error
         raise WarehouseError(
             f"{path} is not a readable Parquet file ({error}); delete it and re-materialize that "
             "partition (and the assets after it)"
@@ -73,8 +125,17 @@ def _read_parquet(path: Path, columns: Sequence[str] | None) -> pa.Table:
 class ParquetWarehouse:
     """Partitioned tables under `root`: `<table>/<partition_key>.parquet` or `<table>/data.parquet`."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, encryption: ParquetEncryption | None = None,
+                 encrypted_tables: Iterable[str] = PEOPLE_TABLES):
         self.root = Path(root)
+        self.encryption = encryption
+        self.encrypted_tables = frozenset(encrypted_tables) if encryption else frozenset()
+
+    def _encryption_properties(self, table: str):
+        return self.encryption.write_properties() if self.encryption and table in self.encrypted_tables else None
+
+    def _decryption_properties(self, table: str):
+        return self.encryption.read_properties() if self.encryption and table in self.encrypted_tables else None
 
     def table_dir(self, table: str) -> Path:
         return self.root / table
@@ -87,9 +148,12 @@ class ParquetWarehouse:
     def write(self, table: str, frame: pd.DataFrame, partition_keys: Sequence[str] | None = None) -> list[Path]:
         """Write `frame`; with partition keys, replace exactly those partitions (empty ones too)."""
         arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        remove_orphan_temporaries(self.table_dir(table))
+        encryption = self._encryption_properties(table)
         if partition_keys is None:
             path = self.partition_path(table, None)
-            _atomic_write(path, lambda tmp: pq.write_table(arrow, tmp, compression="zstd"))
+            _atomic_write(path, lambda tmp: pq.write_table(arrow, tmp, compression="zstd",
+                                                           encryption_properties=encryption))
             return [path]
         keys = pd.to_datetime(frame[PARTITION_COLUMN]).dt.strftime("%Y-%m-%d")
         groups = {k: idx for k, idx in frame.groupby(keys.to_numpy()).indices.items()}
@@ -99,13 +163,13 @@ class ParquetWarehouse:
                 f"{table}: rows dated {sorted(unexpected)[:5]} fall outside the partitions being "
                 f"written ({partition_keys[0]}..{partition_keys[-1]})"
             )
-        paths = []
+        writes: list[tuple[Path, Callable[[Path], object]]] = []
         for key in partition_keys:
             part = arrow.take(groups[key]) if key in groups else arrow.slice(0, 0)
-            path = self.partition_path(table, key)
-            _atomic_write(path, lambda tmp, part=part: pq.write_table(part, tmp, compression="zstd"))
-            paths.append(path)
-        return paths
+            writes.append((self.partition_path(table, key),
+                           functools.partial(pq.write_table, part, compression="zstd", encryption_properties=encryption)))
+        _atomic_write_all(writes)
+        return [path for path, _ in writes]
 
     def existing_partitions(self, table: str) -> list[str]:
         directory = self.table_dir(table)
@@ -120,10 +184,11 @@ class ParquetWarehouse:
         if partition_keys is None:
             single = self.partition_path(table, None)
             if single.exists():
-                return _read_parquet(single, columns).to_pandas()
+                return _read_parquet(single, columns, self._decryption_properties(table)).to_pandas()
             partition_keys = self.existing_partitions(table)
         paths = [self.partition_path(table, k) for k in partition_keys]
-        tables = [_read_parquet(p, columns) for p in paths if p.exists()]
+        decryption = self._decryption_properties(table)
+        tables = [_read_parquet(p, columns, decryption) for p in paths if p.exists()]
         if not tables:
             raise FileNotFoundError(
                 f"table '{table}' has no materialized partitions under {self.table_dir(table)}"
@@ -156,10 +221,12 @@ class ParquetWarehouse:
         return self.root / "catalog.duckdb"
 
     def refresh_views(self, tables: Iterable[str] | None = None) -> list[str]:
-        """(Re)create one DuckDB view per Parquet table; serialized across processes by a lock."""
+        """(Re)create one DuckDB view per Parquet table (encrypted tables aside: DuckDB cannot
+        read them); serialized across processes by a lock."""
         names = sorted(tables) if tables is not None else sorted(
             p.name for p in self.root.glob("*") if p.is_dir() and any(p.glob("*.parquet"))
         )
+        names = [n for n in names if n not in self.encrypted_tables]
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with FileLock(str(self.catalog_path) + ".lock", timeout=60), self._connect(read_only=False) as con:

@@ -26,6 +26,9 @@ from tests.integration.test_concurrency import END, ROOT, START, tiny_environmen
 
 SUBGRAPH = ["raw_prices", "raw_fundamentals", "raw_news", "raw_social", "raw_events",
             *(rejected_name(name) for name in CLEANED), "quarantine", "prices", "price_sequence_embedding"]
+# Each table is cleaned by one step (`clean_<table>`) that writes the clean and the rejected rows.
+SUBGRAPH_STEPS = {"raw_prices", "raw_fundamentals", "raw_news", "raw_social", "raw_events",
+                  *(f"clean_{table}" for table in CLEANED.values()), "quarantine", "price_sequence_embedding"}
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +64,7 @@ def dask_run(tmp_path_factory):
 
 def test_two_runs_of_one_job_at_once_each_run_all_their_steps_on_the_dask_workers(dask_run):
     assert dask_run["returncodes"] == [0, 0], "\n".join(out[-3000:] for out in dask_run["outputs"])
-    # Raw assets, the cleaning steps (each writes a table and its rejected rows), quarantine, windows, checks.
-    steps = {"raw_prices", "raw_news", "clean_prices", "clean_news", "quarantine", "price_sequence_embedding",
-             "prices_rows_conserved", "price_sequence_embedding_vectors_valid", "raw_prices_expectations"}
+    steps = SUBGRAPH_STEPS | {"prices_rows_conserved", "price_sequence_embedding_vectors_valid", "raw_prices_expectations"}
     assert len(dask_run["steps_done"]) == 2
     for run_id, done in dask_run["steps_done"].items():
         assert steps <= done, run_id

@@ -17,7 +17,7 @@ import pytest
 from mmrisk_dagster.definitions import defs
 from mmrisk_dagster.instance import dagster_yaml
 from mmrisk_dagster.ml.panel import MODALITIES
-from mmrisk_dagster.partitions import range_run_tags
+from mmrisk_dagster.partitions import daily_partitions, range_run_tags
 from mmrisk_dagster.resources import (
     ComputeResource,
     DataSourceResource,
@@ -90,6 +90,51 @@ def test_every_asset_and_check_succeeds(graph):
     assert failed == [], failed
 
 
+def test_each_partition_records_its_own_row_count(graph):
+    """A range run's output metadata would land on every day alike: each day must show its own rows."""
+    instance, store = graph["instance"], graph["store"]
+    days = daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(FIRST, LAST))
+    for spec in defs.resolve_all_asset_specs():
+        if spec.partitions_def is None:
+            continue
+        table = spec.key.to_user_string()
+        records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=spec.key), limit=10 * len(days)).records
+        recorded = {}
+        for record in records:  # newest first: keep each partition's latest
+            recorded.setdefault(record.partition_key, record.asset_materialization.metadata["dagster/row_count"].value)
+        stored = store.read(table).groupby("date").size()
+        stored.index = pd.to_datetime(stored.index).strftime("%Y-%m-%d")
+        assert recorded == {day: int(stored.get(day, 0)) for day in days}, table
+
+
+def test_each_partition_of_a_checked_asset_shows_its_checks_passed(graph):
+    instance = graph["instance"]
+    days = set(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(FIRST, LAST)))
+    keys = [spec.key for checks in defs.asset_checks for spec in checks.check_specs if spec.partitions_def is not None]
+    assert len(keys) >= 20
+    statuses = instance.event_log_storage.get_asset_check_partition_info(keys)
+    assert len(statuses) == len(keys) * len(days)
+    for info in statuses:
+        assert info.partition_key in days and info.latest_execution_status.value == "SUCCEEDED", info
+
+
+def test_the_declared_columns_are_the_columns_written(graph):
+    store, instance = graph["store"], graph["instance"]
+    for spec in defs.resolve_all_asset_specs():
+        declared = spec.metadata.get("dagster/column_schema")
+        if declared is None:
+            continue
+        table = spec.key.to_user_string()
+        written = store.read(table).dtypes
+        undeclared = set(written.index) - {c.name for c in declared.columns}
+        if table in ("raw_fundamentals", "fundamentals"):  # the contract allows the source's numeric features
+            undeclared = {c for c in undeclared if written[c].kind != "f"}
+        assert undeclared == set(), table
+    record = instance.fetch_materializations(dg.AssetKey("risk_scores"), limit=1).records[0]
+    recorded = record.asset_materialization.metadata["dagster/column_schema"].schema
+    assert all(c.description and c.type for c in recorded.columns)
+
+
 def test_rows_are_conserved_through_cleaning(graph):
     store = graph["store"]
     quarantine = store.read("quarantine")
@@ -151,6 +196,29 @@ def test_model_is_tracked_and_registered_in_mlflow(graph):
     assert version.run_id == run.info.run_id
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
     assert "evaluation/model_evaluation.json" in artifacts
+
+
+def test_model_pages_show_their_pictures_and_mlflow_keeps_them(graph):
+    import base64
+    import re
+
+    import mlflow
+
+    instance = graph["instance"]
+    embedded = {}
+    for asset, entry in (("model_evaluation", "plots"), ("multitask_model", "training_curves")):
+        record = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records[0]
+        text = record.asset_materialization.metadata[entry].value
+        embedded[asset] = re.findall(r"!\[([^\]]+)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", text)
+    titles = [title for title, _ in embedded["model_evaluation"]]
+    assert len(titles) >= 6 and any("ROC" in t for t in titles) and any("Shared space" in t for t in titles), titles
+    for _, data in embedded["model_evaluation"] + embedded["multitask_model"]:
+        png = base64.b64decode(data)
+        assert png.startswith(b"\x89PNG") and len(png) < 150_000
+    card = graph["store"].read_json("multitask_model")
+    mlflow.set_tracking_uri(f"sqlite:///{graph['home'] / 'mlflow.db'}")
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(card["mlflow"]["run_id"], "plots")}
+    assert len(logged) == len(titles) + 1 and all(path.endswith(".png") for path in logged)
 
 
 def test_evaluation_compares_against_baselines_and_ablations(graph):

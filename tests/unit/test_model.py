@@ -276,6 +276,11 @@ def test_a_crippled_model_fails_the_gate_against_real_baselines():
     assert report["gate_inputs"]["best_baseline"] == "hist_gbm"
     assert report["gate_inputs"]["best_baseline_auc"] > 0.9
     assert not gate["passed"] and gate["margin"] < -0.05
+    from mmrisk_dagster.demo import gate_lines
+
+    printed = "\n".join(gate_lines(gate))
+    assert "FAILED on the gate split (default AUC)" in printed and f"margin {gate['margin']:+.4f}" in printed
+    assert f"| hist_gbm | {gate['best_baseline_auc']:.4f} |" in printed and "| tfidf_logreg |" in printed
     # The gate reads the gate split alone: flipping every test label moves the test figures only.
     test_rows = np.isin(np.arange(600), data.index["test"])
     flipped = LabelArrays({**values, "default": np.where(test_rows, 1 - values["default"], values["default"])}, 0.0, 1.0)

@@ -106,3 +106,37 @@ def test_a_damaged_catalog_says_delete_it_and_a_missing_one_is_recreated(tmp_pat
     store.catalog_path.unlink()
     store.ensure_view("t", new_table=False)
     assert store.query("SELECT sum(x) AS s FROM t")["s"].iloc[0] == 7
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_writer(tmp_path):
+    import subprocess
+
+    store = ParquetWarehouse(tmp_path)
+    store.write("t", _frame(["2024-01-01"], 1), ["2024-01-01"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = tmp_path / "t" / f".2024-01-02.parquet.{dead.pid}.0123abcd.tmp"
+    alive = tmp_path / "t" / f".2024-01-03.parquet.{os.getpid()}.4567ef89.tmp"
+    orphan.write_bytes(b"half a file")
+    alive.write_bytes(b"being written")
+    store.write("t", _frame(["2024-01-01"], 2), ["2024-01-01"])
+    assert not orphan.exists() and alive.exists()
+
+
+def test_people_tables_are_encrypted_at_rest_and_unreadable_without_the_key(tmp_path):
+    from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
+
+    posts = pd.DataFrame({"post_id": ["P1"], "author_id": ["a_0123456789abcdef"], "text": ["@trader7 says hi"],
+                          "date": pd.to_datetime(["2024-01-02"])})
+    store = ParquetWarehouse(tmp_path, ParquetEncryption("parquet-key-0123456789"))
+    store.write("social", posts, ["2024-01-02"])
+    store.write("prices", _frame(["2024-01-02"], 1), ["2024-01-02"])
+    pd.testing.assert_frame_equal(store.read("social", ["2024-01-02"]), posts)
+    path = store.partition_path("social", "2024-01-02")
+    assert b"@trader7" not in path.read_bytes()
+    with pytest.raises(WarehouseError, match=rf"{path} is encrypted; set MMRISK_PARQUET_KEY"):
+        ParquetWarehouse(tmp_path).read("social", ["2024-01-02"])
+    with pytest.raises(WarehouseError, match="encrypted with another key"):
+        ParquetWarehouse(tmp_path, ParquetEncryption("another-key-0123456789")).read("social", ["2024-01-02"])
+    assert len(ParquetWarehouse(tmp_path).read("prices")) == 1, "other tables stay plain"
+    assert store.refresh_views() == ["prices"], "DuckDB cannot read encrypted files: no view"
