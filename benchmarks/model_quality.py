@@ -52,7 +52,7 @@ def build_panel(config: SyntheticConfig, text_encoder: str, cache: EmbeddingCach
         for t in ("fundamentals", "prices", "news", "social", "events")
     }
     dates = pd.DatetimeIndex(sorted(clean["prices"]["date"].unique()))
-    encoder = make_encoder(text_encoder)
+    encoder = make_encoder(text_encoder, model_dir=cache.path.parent / "models")
     news, social = clean["news"], clean["social"]
     news_vectors, _ = encode_texts((news["headline"] + ". " + news["body"].fillna("")).str.strip(" .").tolist(), encoder, cache)
     social_vectors, _ = encode_texts(social["text"].tolist(), encoder, cache)
