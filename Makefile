@@ -14,11 +14,11 @@ export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
 # Partition materializations are written to the event log in batches (mmrisk_dagster/storage.py).
 export DAGSTER_EVENT_BATCH_SIZE := 1000
 
-.PHONY: install demo test ui mlflow-ui clean
+.PHONY: install demo test backfill ui mlflow-ui clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,scale]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,scale,postgres]'
 	touch $@
 
 install: $(STAMP)
@@ -29,12 +29,24 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The whole graph over a range of business days in one run, optionally with a run-config file:
+#   make backfill FROM=2024-01-01 TO=2024-03-29 [CONFIG=run_config.yaml]
+FROM ?= 2024-01-01
+TO ?= 2025-12-31
+CONFIG ?=
+backfill: $(STAMP)
+	$(BIN)/python -m mmrisk_dagster.instance
+	$(BIN)/dagster asset materialize -m mmrisk_dagster.definitions --select '*' \
+		--partition-range $(FROM)...$(TO) $(if $(CONFIG),-c $(CONFIG))
+
+UI_PORT ?= 3000
 ui: $(STAMP)
 	$(BIN)/python -m mmrisk_dagster.instance
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p $(UI_PORT) -w workspace.yaml
 
+MLFLOW_PORT ?= 5000
 mlflow-ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(MMRISK_HOME)/mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(MMRISK_HOME)/mlflow.db --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 clean:
 	rm -rf $(MMRISK_HOME)

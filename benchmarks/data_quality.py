@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks import BENCHMARK_SALT
 from mmrisk_dagster.checks import GX_ASSETS, gx
-from mmrisk_dagster.sources.cleaning import CLEANERS, clean_social
+from mmrisk_dagster.sources.cleaning import clean
 from mmrisk_dagster.sources.synthetic import SyntheticConfig, generate
 
 CLEANED_NAME = {"fundamentals": "fundamentals", "prices": "prices", "news": "news", "social": "social",
@@ -29,7 +30,7 @@ def tables_of(entities: int, start: date, end: date, seed: int) -> dict[str, pd.
     out, rejected = {}, []
     for table, name in CLEANED_NAME.items():
         raw = universe.table(table)
-        result = clean_social(raw, "salt") if table == "social" else CLEANERS[table](raw)
+        result = clean(table, raw, BENCHMARK_SALT)
         out[f"raw_{table}"], out[name] = raw, result.clean
         rejected.append(result.rejected)
     out["quarantine"] = pd.concat(rejected, ignore_index=True)

@@ -41,14 +41,15 @@ from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, PanelSpec, assemble_panel  
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window  # noqa: E402
 from mmrisk_dagster.ml.text import EmbeddingCache, encode_texts, make_encoder  # noqa: E402
 from mmrisk_dagster.ml.training import SplitSpec, fit_ensemble, prepare  # noqa: E402
-from mmrisk_dagster.sources.cleaning import CLEANERS, clean_social, fundamental_feature_columns  # noqa: E402
+from benchmarks import BENCHMARK_SALT  # noqa: E402
+from mmrisk_dagster.sources.cleaning import clean, fundamental_feature_columns  # noqa: E402
 from mmrisk_dagster.sources.synthetic import SyntheticConfig, cached_universe  # noqa: E402
 
 
 def build_panel(config: SyntheticConfig, text_encoder: str, cache: EmbeddingCache):
     universe = cached_universe(config)
     clean = {
-        t: (clean_social(universe.table(t), "salt") if t == "social" else CLEANERS[t](universe.table(t))).clean
+        t: clean(t, universe.table(t), BENCHMARK_SALT).clean
         for t in ("fundamentals", "prices", "news", "social", "events")
     }
     dates = pd.DatetimeIndex(sorted(clean["prices"]["date"].unique()))
@@ -84,7 +85,7 @@ def run_universe(config, args, cache) -> dict:
     dims = infer_dims(panel)
     spec = SplitSpec()
     data = prepare(panel, labels, dims, spec)
-    held_out = np.concatenate([data.index["validation"], data.index["test"]])
+    held_out = np.concatenate([data.index["validation"], data.index["gate"], data.index["test"]])
     space, _, retrieval = fit_on_training_window(data.arrays, dims, data.index["train"], held_out, SharedSpaceConfig(epochs=args.space_epochs))
     fusion = FusionConfig(d=space.d, epochs=args.epochs)
     fitted = fit_ensemble(data, space.encoders.state_dict(), dims, fusion, args.model_seeds)

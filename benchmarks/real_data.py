@@ -27,6 +27,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks import BENCHMARK_SALT  # noqa: E402
 from mmrisk_dagster.ml.real_data import (  # noqa: E402
     credit_task,
     prepare_credit,
@@ -37,7 +38,7 @@ from mmrisk_dagster.ml.real_data import (  # noqa: E402
 from mmrisk_dagster.ml.sentiment import SentimentConfig  # noqa: E402
 from mmrisk_dagster.ml.text import EmbeddingCache, encode_texts, make_encoder  # noqa: E402
 from mmrisk_dagster.sources import read_source_table  # noqa: E402
-from mmrisk_dagster.sources.cleaning import CLEANERS, clean_social  # noqa: E402
+from mmrisk_dagster.sources.cleaning import clean  # noqa: E402
 
 ALL_DATES = (pd.Timestamp("1990-01-01"), pd.Timestamp("2100-01-01"))
 PUBLISHED = {
@@ -47,11 +48,10 @@ PUBLISHED = {
 }
 
 
-def cleaned(kind: str, table: str, path: str, salt: str = "benchmark-salt") -> pd.DataFrame:
+def cleaned(kind: str, table: str, path: str) -> pd.DataFrame:
     """The table as the cleaned asset would hold it; quarantined rows are counted, not used."""
     raw = read_source_table(kind, table, *ALL_DATES, path=path)
-    result = clean_social(raw, salt) if table == "social" else CLEANERS[table](raw)
-    return result.clean
+    return clean(table, raw, BENCHMARK_SALT).clean
 
 
 def run_stocknet(args, seeds, progress) -> dict:

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from mmrisk_dagster.instance import prepare_dagster_home
+from mmrisk_dagster.instance import fail_dead_runs, prepare_dagster_home, run_process_tag
+from mmrisk_dagster.partitions import range_run_tags
 from mmrisk_dagster.settings import Settings
+
 
 def materialize_everything(defs: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
     """One run of the `full_refresh` job over the partition range [first, last]."""
     job = defs.resolve_job_def("full_refresh")
     return job.execute_in_process(
         instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        tags={**range_run_tags(first, last), **run_process_tag()},
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         raise_on_error=False,
     )
@@ -43,8 +45,7 @@ def summary(settings: Settings) -> str:
     if "log_forward_vol" in ensemble and "r2" in ensemble["log_forward_vol"]:
         vol = ensemble["log_forward_vol"]
         lines.append(f"  forward volatility: RMSE {vol['rmse']:.3f}, R^2 {vol['r2']:.3f} (log scale)")
-    gate = evaluation["gate"]
-    lines.append(f"  model gate: {'PASSED' if gate['passed'] else 'FAILED'} ({gate})")
+    lines += gate_lines(evaluation["gate"])
 
     top = store.query(
         """
@@ -65,6 +66,49 @@ def summary(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def gate_lines(gate: dict) -> list[str]:
+    """The model gate's verdict, margin and the gate-split table behind it."""
+    if gate.get("task") is None:
+        return [f"  model gate: FAILED: {gate.get('reason', 'no primary task')}"]
+    verdict = "PASSED" if gate["passed"] else "FAILED"
+    lines = [
+        f"  model gate: {verdict} on the gate split ({gate['task']} AUC): model {gate['model_auc']:.4f} against the "
+        f"best baseline {gate['best_baseline']} {gate['best_baseline_auc']:.4f}, margin {gate['margin']:+.4f} "
+        f"(it may trail by at most {gate['tolerance']})",
+        f"    | gate split, {gate['task']} AUC | value |",
+        "    |---|---|",
+        f"    | fused model | {gate['model_auc']:.4f} |",
+    ]
+    lines += [f"    | {name} | {auc:.4f} |" for name, auc in gate.get("baseline_aucs", {}).items()]
+    return lines
+
+
+def _root_message(error) -> str:
+    """The innermost error of a step failure: the step's own message, not Dagster's wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message.strip()
+
+
+def failure_report(result: dg.ExecuteInProcessResult, warehouse_root: Path) -> str:
+    """Why a run failed: each failed blocking check's own description, each failed step's own
+    message and, when the model gate blocked, its margin and table."""
+    from mmrisk_dagster.resources.warehouse import ParquetWarehouse
+
+    lines = [f"The run {result.run_id} failed:"]
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            key = evaluation.asset_check_key
+            lines.append(f"  check {key.asset_key.to_user_string()}:{key.name} failed: {evaluation.description or ''}".rstrip())
+            if key.name == "model_gate":
+                lines += gate_lines(ParquetWarehouse(warehouse_root).read_json("model_evaluation")["gate"])
+    for event in result.all_events:
+        if event.is_step_failure:
+            lines.append(f"  step {event.step_key} failed: {_root_message(event.step_failure_data.error)}")
+    lines.append("The UI (make ui) holds the run's full logs.")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--start", help="first partition (default: the configured start)")
@@ -81,11 +125,11 @@ def main() -> None:
     print(f"Materializing every asset for partitions {first}..{last} into {settings.home} ...", flush=True)
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
+        fail_dead_runs(instance)  # an earlier demo killed mid-run must not look like it is still running
         result = materialize_everything(defs, instance, first, last)
     elapsed = time.perf_counter() - started
     if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        raise SystemExit(f"The run failed at {failed}; open the UI (make ui) for the logs.")
+        raise SystemExit(failure_report(result, settings.home / "warehouse"))
     print(summary(settings))
     print(f"\nMaterialized in {elapsed:.0f}s (run {result.run_id}).")
     print("Open the UI with `make ui`, then http://127.0.0.1:3000 (MLflow: `make mlflow-ui`, http://127.0.0.1:5000).")

@@ -14,6 +14,10 @@ from pathlib import Path
 
 DEFAULT_START = "2024-01-01"
 DEFAULT_END = "2025-12-31"
+# StockNet's published split (Xu & Cohen 2018): train to 2015-08-01 with its last two months
+# selecting the epoch (validation), dev (our gate split) to 2015-10-01, test to 2016-01-01.
+STOCKNET_SPLIT_DATES = ("2015-06-01", "2015-08-01", "2015-10-01", "2016-01-01")
+DEFAULT_SPLIT_DATES = {"stocknet": STOCKNET_SPLIT_DATES}
 
 
 @dataclass(frozen=True)
@@ -25,17 +29,22 @@ class Settings:
     end_date: date
     synthetic_entities: int
     seed: int
+    split_dates: tuple[str, ...] = ()
+    horizon_days: int = 20
 
     @classmethod
     def from_env(cls) -> Settings:
+        source = os.environ.get("MMRISK_SOURCE", "synthetic")
         return cls(
             home=Path(os.environ.get("MMRISK_HOME", ".mmrisk")).resolve(),
-            source=os.environ.get("MMRISK_SOURCE", "synthetic"),
+            source=source,
             source_path=os.environ.get("MMRISK_SOURCE_PATH", ""),
             start_date=date.fromisoformat(os.environ.get("MMRISK_START_DATE", DEFAULT_START)),
             end_date=date.fromisoformat(os.environ.get("MMRISK_END_DATE", DEFAULT_END)),
             synthetic_entities=int(os.environ.get("MMRISK_SYNTHETIC_ENTITIES", "50")),
             seed=int(os.environ.get("MMRISK_SEED", "7")),
+            split_dates=split_dates_from_env(source),
+            horizon_days=int(os.environ.get("MMRISK_HORIZON_DAYS", "20")),
         )
 
     def __post_init__(self):
@@ -47,3 +56,12 @@ class Settings:
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
+
+
+def split_dates_from_env(source: str) -> tuple[str, ...]:
+    """`MMRISK_SPLIT_DATES` (comma-separated ISO dates; empty for the fractions), else the
+    source's published split, else none."""
+    raw = os.environ.get("MMRISK_SPLIT_DATES")
+    if raw is None:
+        return DEFAULT_SPLIT_DATES.get(source, ())
+    return tuple(d.strip() for d in raw.split(",") if d.strip())

@@ -8,10 +8,20 @@ from datetime import date  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from mmrisk_dagster.sources.cleaning import CLEANERS, clean_social  # noqa: E402
+from mmrisk_dagster import DELIBERATE_BETA_APIS  # noqa: E402
+from mmrisk_dagster.sources.cleaning import clean  # noqa: E402
 from mmrisk_dagster.sources.synthetic import SyntheticConfig, cached_universe  # noqa: E402
+from tests import TEST_SALT  # noqa: E402
 
 torch.set_num_threads(2)
+
+
+
+def pytest_configure(config):
+    # pytest resets warning filters around each test: it is told the package's own named ones.
+    for category, message in DELIBERATE_BETA_APIS:
+        config.addinivalue_line("filterwarnings", f"ignore:{message}:{category.__module__}.{category.__name__}")
+
 
 SMALL = SyntheticConfig(n_entities=12, start=date(2024, 1, 1), end=date(2024, 6, 28), seed=3)
 
@@ -32,5 +42,5 @@ def small_clean(small_universe):
     out = {}
     for table in ("fundamentals", "prices", "news", "social", "events"):
         raw = small_universe.table(table)
-        out[table] = (clean_social(raw, "salt") if table == "social" else CLEANERS[table](raw)).clean
+        out[table] = clean(table, raw, TEST_SALT).clean
     return out

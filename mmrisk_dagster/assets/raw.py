@@ -3,8 +3,14 @@
 import dagster as dg
 import pandas as pd
 
-from mmrisk_dagster.partitions import daily_partitions, partition_dates, single_run
+from mmrisk_dagster.partitions import daily_partitions, partition_dates, single_run, with_partition_metadata
 from mmrisk_dagster.resources import DataSourceResource
+from mmrisk_dagster.sources import is_transient
+
+# A transient read failure is retried with growing waits; any other error fails at once (retrying
+# a malformed file only delays the message that says how to fix it).
+SOURCE_RETRIES = 3
+FIRST_RETRY_WAIT_SECONDS = 2
 
 RAW_TABLES = ("fundamentals", "prices", "news", "social", "events")
 
@@ -28,9 +34,15 @@ def _raw_asset(table: str) -> dg.AssetsDefinition:
     )
     def _raw(context: dg.AssetExecutionContext, data_source: DataSourceResource) -> pd.DataFrame:
         dates = partition_dates(context)
-        frame = data_source.read(table, dates[0], dates[-1])
+        try:
+            frame = data_source.read(table, dates[0], dates[-1])
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            wait = FIRST_RETRY_WAIT_SECONDS * 2 ** context.retry_number
+            raise dg.RetryRequested(max_retries=SOURCE_RETRIES, seconds_to_wait=wait) from error
         context.add_output_metadata({"source": data_source.kind})
-        return frame
+        return with_partition_metadata(context, frame)
 
     return _raw
 

@@ -49,7 +49,8 @@ def _largest_positive(values: np.ndarray, names: list[str]) -> np.ndarray:
     if values.shape[1] == 0:
         return np.full(len(values), None, dtype=object)
     largest = np.asarray(names, dtype=object)[values.argmax(axis=1)]
-    return np.where(values.max(axis=1) > 0, largest, None)
+    largest[values.max(axis=1) <= 0] = None
+    return largest
 
 
 def alerts(scores: pd.DataFrame, probability_threshold: float, percentile: float) -> pd.DataFrame:

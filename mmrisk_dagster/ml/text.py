@@ -181,8 +181,8 @@ class HashingEncoder:
         self.seed = seed
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        sparse = self.vectorizer.transform(texts).tocsc()
-        columns = np.unique(sparse.indices if sparse.format == "csr" else sparse.nonzero()[1])
+        sparse = self.vectorizer.transform(texts)  # CSR: `indices` are the hashed columns in use
+        columns = np.unique(sparse.indices)
         # Each hashed column gets a Gaussian row seeded by its id, so no state is fitted or kept.
         projection = np.zeros((len(columns), self.dim), dtype=np.float32)
         for i, column in enumerate(columns):
@@ -231,6 +231,7 @@ class EmbeddingCache:
             return {}
         wanted = pd.DataFrame({"key": keys})
         with self._lock, self._connect() as con:
+            con.register("wanted", wanted)
             found = con.execute(
                 "SELECT e.key, e.vector FROM text_embeddings e JOIN wanted USING (key)"
             ).df()
@@ -241,11 +242,13 @@ class EmbeddingCache:
             return
         rows = pd.DataFrame({"key": keys, "vector": list(vectors.astype(np.float32))})
         with self._lock, self._connect() as con:
+            con.register("rows", rows)
             con.execute("INSERT OR REPLACE INTO text_embeddings SELECT key, vector FROM rows")
 
     def size(self) -> int:
         with self._lock, self._connect() as con:
-            return con.execute("SELECT count(*) FROM text_embeddings").fetchone()[0]
+            (count,) = con.execute("SELECT count(*) FROM text_embeddings").fetchone() or (0,)
+            return count
 
 
 def encode_texts(

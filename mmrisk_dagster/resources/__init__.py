@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -12,8 +14,10 @@ from pydantic import Field
 
 from mmrisk_dagster.ml.text import EmbeddingCache, TextEncoder, make_encoder
 from mmrisk_dagster.ml.training import SplitSpec
+from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.sources import read_source_table
+from mmrisk_dagster.sources.pseudonyms import resolve_salt
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -21,9 +25,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
     root: str
     models_root: str
+    # Key of the people tables' Parquet encryption: an unresolved dg.EnvVar("MMRISK_PARQUET_KEY").
+    parquet_key: str | None = None
 
     def store(self) -> ParquetWarehouse:
-        return ParquetWarehouse(self.root)
+        return ParquetWarehouse(self.root, ParquetEncryption(self.parquet_key) if self.parquet_key else None)
 
     def models_path(self) -> Path:
         return Path(self.models_root)
@@ -33,7 +39,13 @@ class DataSourceResource(dg.ConfigurableResource):
     """Where raw data comes from: `synthetic` (embedded default), `files` (a folder of
     CSV/Parquet files in the canonical contract), or a real dataset in its native format:
     `stocknet` (folder or .tar.gz), `phrasebank` (a `Sentences_*.txt` file) or `uci_credit`
-    (the CSV). `path` names the folder, archive or file."""
+    (the CSV). `path` names the folder, archive or file.
+
+    `pseudonym_salt` is the secret key of the author pseudonyms: pass it as an unresolved
+    `dg.EnvVar("MMRISK_PSEUDONYM_SALT")` so that the UI and run storage hold only the variable's
+    name. Only the synthetic demo may run without it, on the random salt kept in
+    `demo_salt_file`; any other source fails at run start saying what to set.
+    """
 
     kind: str = "synthetic"
     path: str = ""
@@ -41,7 +53,14 @@ class DataSourceResource(dg.ConfigurableResource):
     synthetic_seed: int = 7
     start_date: str = "2024-01-01"
     end_date: str = "2025-12-31"
-    pseudonym_salt: str = "mmrisk-default-salt"
+    pseudonym_salt: str | None = None
+    demo_salt_file: str = ""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self.salt()  # a missing salt fails the run before any step reads data
+
+    def salt(self) -> str:
+        return resolve_salt(self.kind, self.pseudonym_salt, self.demo_salt_file)
 
     def read(self, table: str, start: date, end: date) -> pd.DataFrame:
         """Raw rows of a canonical table whose `date` lies in [start, end]."""
@@ -85,27 +104,71 @@ class ComputeResource(dg.ConfigurableResource):
 
 
 class TrainingWindowResource(dg.ConfigurableResource):
-    """The chronological split shared by every fitted asset, and the label horizon.
+    """The chronological train / validation / gate / test split shared by every fitted asset,
+    and the label horizon.
 
-    The embargo equals the label horizon so that no training label overlaps a later split.
+    Validation early-stops and calibrates the model; the gate split is read only by the model
+    gate; test only reports. The embargo before each split boundary is at least the horizon,
+    so that no label reaches into a later split.
     """
 
-    train_fraction: float = 0.5
-    validation_fraction: float = 0.2
-    horizon_days: int = 20
+    train_fraction: float = Field(default=0.5, description="Share of the dates for training (when no split_dates).")
+    validation_fraction: float = Field(
+        default=0.15, description="Share of the dates that early-stops and calibrates the model (when no split_dates)."
+    )
+    gate_fraction: float = Field(
+        default=0.15, description="Share of the dates only the model gate reads (when no split_dates); test takes the rest."
+    )
+    split_dates: list[str] = Field(
+        default=[],
+        description="First day of validation, gate and test, optionally the day test ends (exclusive), as ISO "
+        "dates; overrides the fractions. Default with MMRISK_SOURCE=stocknet: the published split.",
+    )
+    horizon_days: int = Field(
+        default=20, description="Business days the default and forward-volatility labels look ahead."
+    )
+    embargo_days: int | None = Field(
+        default=None,
+        description="Business days dropped before each split boundary; at least horizon_days (default: equal to it).",
+    )
 
     def split_spec(self) -> SplitSpec:
-        return SplitSpec(self.train_fraction, self.validation_fraction, self.horizon_days)
+        embargo = self.horizon_days if self.embargo_days is None else self.embargo_days
+        if embargo < self.horizon_days:
+            raise ValueError(
+                f"embargo_days={embargo} is shorter than horizon_days={self.horizon_days}: training labels would "
+                "overlap later splits; shorten horizon_days instead (TrainingWindowResource)"
+            )
+        return SplitSpec(
+            self.train_fraction, self.validation_fraction, self.gate_fraction, embargo, tuple(self.split_dates)
+        )
+
+
+LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `make mlflow-ui`
 
 
 class MlflowResource(dg.ConfigurableResource):
-    """MLflow tracking: a local SQLite store under the data home unless a URI is configured."""
+    """MLflow tracking: a local SQLite store under the data home unless a URI is configured.
+
+    With a tracking server (an http(s) URI) the server chooses where artifacts go (its own
+    `--default-artifact-root` or artifact proxy); `artifact_root` is used only for a local store.
+    Links in metadata start at `ui_url`, by default the server itself or, for a local store,
+    `make mlflow-ui`'s address.
+    """
 
     tracking_uri: str
-    artifact_root: str
+    artifact_root: str = ""
     experiment: str = "mmrisk"
     registered_model: str = "mmrisk-multitask"
-    ui_url: str = "http://127.0.0.1:5000"
+    ui_url: str = ""
+
+    def _is_server(self) -> bool:
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+    def link_base(self) -> str:
+        if self.ui_url:
+            return self.ui_url.rstrip("/")
+        return self.tracking_uri.rstrip("/") if self._is_server() else LOCAL_MLFLOW_UI
 
     def _mlflow(self):
         import mlflow
@@ -113,13 +176,28 @@ class MlflowResource(dg.ConfigurableResource):
         mlflow.set_tracking_uri(self.tracking_uri)
         experiment = mlflow.get_experiment_by_name(self.experiment)
         if experiment is None:
-            Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
-            mlflow.create_experiment(self.experiment, artifact_location=Path(self.artifact_root).resolve().as_uri())
+            location = None
+            if not self._is_server():
+                Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
+                location = Path(self.artifact_root).resolve().as_uri()
+            with contextlib.suppress(mlflow.exceptions.MlflowException):  # a concurrent run created it first
+                mlflow.create_experiment(self.experiment, artifact_location=location)
         mlflow.set_experiment(self.experiment)
         return mlflow
 
-    def log_training(self, params: dict, histories: list[list[dict]], metrics: dict, model_dir: str, tags: dict) -> dict:
-        """One run with params, per-epoch metrics per member, the weights; registers a version."""
+    @staticmethod
+    def _log_pictures(mlflow, figures: dict[str, bytes]) -> None:
+        """Each PNG under plots/ in the active run, named after its title."""
+        with tempfile.TemporaryDirectory() as folder:
+            for title, png in figures.items():
+                name = "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_")
+                (Path(folder) / f"{name}.png").write_bytes(png)
+            mlflow.log_artifacts(folder, artifact_path="plots")
+
+    def log_training(self, params: dict, histories: list[list[dict]], metrics: dict, model_dir: str, tags: dict,
+                     figures: dict[str, bytes]) -> dict:
+        """One run with params, per-epoch metrics per member, the weights and the training
+        pictures; registers a version."""
         mlflow = self._mlflow()
         with mlflow.start_run(run_name=f"multitask-{tags.get('model_version', '')}") as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -131,12 +209,11 @@ class MlflowResource(dg.ConfigurableResource):
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
             mlflow.set_tags(tags)
             mlflow.log_artifacts(model_dir, artifact_path="model")
+            self._log_pictures(mlflow, figures)
             run_id, artifact_uri = run.info.run_id, run.info.artifact_uri
         client = mlflow.MlflowClient()
-        try:
+        with contextlib.suppress(mlflow.exceptions.MlflowException):  # already registered
             client.create_registered_model(self.registered_model)
-        except mlflow.exceptions.MlflowException:
-            pass  # already registered
         version = client.create_model_version(
             self.registered_model, source=f"{artifact_uri}/model", run_id=run_id, tags=tags
         )
@@ -146,12 +223,13 @@ class MlflowResource(dg.ConfigurableResource):
             "experiment_id": experiment_id,
             "registered_model": self.registered_model,
             "model_version": version.version,
-            "run_url": f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}",
-            "model_url": f"{self.ui_url}/#/models/{self.registered_model}/versions/{version.version}",
+            "run_url": f"{self.link_base()}/#/experiments/{experiment_id}/runs/{run_id}",
+            "model_url": f"{self.link_base()}/#/models/{self.registered_model}/versions/{version.version}",
         }
 
-    def log_evaluation(self, run_id: str, report: dict, metrics: dict) -> None:
+    def log_evaluation(self, run_id: str, report: dict, metrics: dict, figures: dict[str, bytes]) -> None:
         mlflow = self._mlflow()
         with mlflow.start_run(run_id=run_id):
             mlflow.log_dict(report, "evaluation/model_evaluation.json")
+            self._log_pictures(mlflow, figures)
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})

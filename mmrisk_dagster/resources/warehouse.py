@@ -5,43 +5,136 @@ so a multiprocess backfill writing several partitions at once fails on the file 
 partition is its own file, written to a temporary name and renamed into place: writers never
 share a file, a re-run replaces exactly its partitions, and a crash mid-write leaves the
 previous version visible. DuckDB stays the query engine: `catalog.duckdb` holds one view per
-table over its files, for analysts (`duckdb .mmrisk/warehouse/catalog.duckdb`) and for the demo.
+table over its files, for analysts (`duckdb .mmrisk/warehouse/catalog.duckdb`) and for the demo;
+runs add the view of each new table and recreate the catalog when it is missing.
+
+Failures say which file and what to do (`WarehouseError`): an unreadable partition, a damaged
+catalog, a home that is read-only or full.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from cryptography.exceptions import InvalidTag
 from filelock import FileLock
 
+from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
 from mmrisk_dagster.sources.contract import PARTITION_COLUMN
 
 UNPARTITIONED_FILE = "data.parquet"
+# Tables that hold people's data (posts with their authors, rejected rows): written with Parquet
+# modular encryption when a key is configured (parquet_encryption.py).
+PEOPLE_TABLES = frozenset({"raw_social", "social", "social_rejected", "quarantine"})
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+class WarehouseError(RuntimeError):
+    """A warehouse file cannot be read or written; the message names the file and the fix."""
+
+
+def write_error(path: Path, error: OSError) -> WarehouseError:
+    if error.errno == errno.ENOSPC:
+        fix = "free space on that disk (or set MMRISK_HOME to a larger one), then re-run"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "make the data home writable by this user (or set MMRISK_HOME to a writable folder), then re-run"
+    else:
+        fix = "check the data home's disk, then re-run"
+    return WarehouseError(f"cannot write {path}: {error.strerror or error}; {fix}")
+
+
+def _temporary_name(path: Path) -> Path:
+    # The writer's pid is in the name, so that a later writer can tell a killed writer's leftover.
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphan_temporaries(directory: Path) -> list[Path]:
+    """Delete temporary files left by writers that were killed (their process is gone)."""
+    removed = []
+    for tmp in directory.glob(".*.tmp") if directory.exists() else []:
+        parts = tmp.name.split(".")
+        pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+        if pid is None or not _pid_alive(pid):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _atomic_write_all(writes: list[tuple[Path, Callable[[Path], None]]]) -> None:
+    """Write every file under a temporary name, then rename them all into place: a crash while
+    writing leaves every previous version, and the renames (each atomic) follow one another
+    with no work in between. Temporary files are removed whatever happens, short of SIGKILL,
+    whose leftovers the next writer of the table removes."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, write in writes:
+            tmp = _temporary_name(path)
+            staged.append((tmp, path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(tmp)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except OSError as error:
+        raise write_error(path, error) from error
     finally:
-        tmp.unlink(missing_ok=True)
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    _atomic_write_all([(path, write)])
+
+
+def _read_parquet(path: Path, columns: Sequence[str] | None, decryption=None) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns, decryption_properties=decryption)
+    except InvalidTag as error:
+        raise WarehouseError(
+            f"{path} is encrypted with another key; set MMRISK_PARQUET_KEY to the key it was written with"
+        ) from error
+    except (pa.ArrowException, OSError) as error:
+        if "encrypted" in str(error):
+            raise WarehouseError(
+                f"{path} is encrypted; set MMRISK_PARQUET_KEY to the key it was written with"
+            ) from error
+        raise WarehouseError(
+            f"{path} is not a readable Parquet file ({error}); delete it and re-materialize that "
+            "partition (and the assets after it)"
+        ) from error
 
 
 class ParquetWarehouse:
     """Partitioned tables under `root`: `<table>/<partition_key>.parquet` or `<table>/data.parquet`."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, encryption: ParquetEncryption | None = None,
+                 encrypted_tables: Iterable[str] = PEOPLE_TABLES):
         self.root = Path(root)
+        self.encryption = encryption
+        self.encrypted_tables = frozenset(encrypted_tables) if encryption else frozenset()
+
+    def _encryption_properties(self, table: str):
+        return self.encryption.write_properties() if table in self.encrypted_tables else None
+
+    def _decryption_properties(self, table: str):
+        return self.encryption.read_properties() if table in self.encrypted_tables else None
 
     def table_dir(self, table: str) -> Path:
         return self.root / table
@@ -54,9 +147,12 @@ class ParquetWarehouse:
     def write(self, table: str, frame: pd.DataFrame, partition_keys: Sequence[str] | None = None) -> list[Path]:
         """Write `frame`; with partition keys, replace exactly those partitions (empty ones too)."""
         arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        remove_orphan_temporaries(self.table_dir(table))
+        encryption = self._encryption_properties(table)
         if partition_keys is None:
             path = self.partition_path(table, None)
-            _atomic_write(path, lambda tmp: pq.write_table(arrow, tmp, compression="zstd"))
+            _atomic_write(path, lambda tmp: pq.write_table(arrow, tmp, compression="zstd",
+                                                           encryption_properties=encryption))
             return [path]
         keys = pd.to_datetime(frame[PARTITION_COLUMN]).dt.strftime("%Y-%m-%d")
         groups = {k: idx for k, idx in frame.groupby(keys.to_numpy()).indices.items()}
@@ -66,13 +162,14 @@ class ParquetWarehouse:
                 f"{table}: rows dated {sorted(unexpected)[:5]} fall outside the partitions being "
                 f"written ({partition_keys[0]}..{partition_keys[-1]})"
             )
-        paths = []
+        writes = []
         for key in partition_keys:
             part = arrow.take(groups[key]) if key in groups else arrow.slice(0, 0)
-            path = self.partition_path(table, key)
-            _atomic_write(path, lambda tmp, part=part: pq.write_table(part, tmp, compression="zstd"))
-            paths.append(path)
-        return paths
+            writes.append((self.partition_path(table, key),
+                           lambda tmp, part=part: pq.write_table(part, tmp, compression="zstd",
+                                                                 encryption_properties=encryption)))
+        _atomic_write_all(writes)
+        return [path for path, _ in writes]
 
     def existing_partitions(self, table: str) -> list[str]:
         directory = self.table_dir(table)
@@ -80,15 +177,18 @@ class ParquetWarehouse:
             return []
         return sorted(p.stem for p in directory.glob("*.parquet") if p.name != UNPARTITIONED_FILE)
 
-    def read(self, table: str, partition_keys: Iterable[str] | None = None) -> pd.DataFrame:
-        """Read partitions (all of them when None); missing partitions read as empty."""
+    def read(self, table: str, partition_keys: Iterable[str] | None = None,
+             columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Read partitions (all of them when None), optionally only some columns; missing
+        partitions read as empty."""
         if partition_keys is None:
             single = self.partition_path(table, None)
             if single.exists():
-                return pq.read_table(single).to_pandas()
+                return _read_parquet(single, columns, self._decryption_properties(table)).to_pandas()
             partition_keys = self.existing_partitions(table)
         paths = [self.partition_path(table, k) for k in partition_keys]
-        tables = [pq.read_table(p) for p in paths if p.exists()]
+        decryption = self._decryption_properties(table)
+        tables = [_read_parquet(p, columns, decryption) for p in paths if p.exists()]
         if not tables:
             raise FileNotFoundError(
                 f"table '{table}' has no materialized partitions under {self.table_dir(table)}"
@@ -121,23 +221,49 @@ class ParquetWarehouse:
         return self.root / "catalog.duckdb"
 
     def refresh_views(self, tables: Iterable[str] | None = None) -> list[str]:
-        """(Re)create one DuckDB view per Parquet table; serialized across processes by a lock."""
+        """(Re)create one DuckDB view per Parquet table (encrypted tables aside: DuckDB cannot
+        read them); serialized across processes by a lock."""
         names = sorted(tables) if tables is not None else sorted(
             p.name for p in self.root.glob("*") if p.is_dir() and any(p.glob("*.parquet"))
         )
-        self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.catalog_path) + ".lock", timeout=60):
-            with duckdb.connect(str(self.catalog_path)) as con:
+        names = [n for n in names if n not in self.encrypted_tables]
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(self.catalog_path) + ".lock", timeout=60), self._connect(read_only=False) as con:
                 for name in names:
                     pattern = str(self.table_dir(name) / "*.parquet")
                     con.execute(
                         f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM '
                         f"read_parquet('{pattern}', union_by_name = true)"
                     )
+        except OSError as error:
+            raise write_error(self.catalog_path, error) from error
         return names
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.catalog_path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "Permission denied" in str(error) or "Read-only" in str(error):
+                raise write_error(self.catalog_path, PermissionError(errno.EACCES, "permission denied")) from error
+            raise WarehouseError(
+                f"{self.catalog_path} is not a usable DuckDB catalog ({error}); delete it: the next run "
+                "recreates it (it holds only views over the Parquet files, no data)"
+            ) from error
+        except duckdb.Error as error:
+            raise WarehouseError(
+                f"{self.catalog_path} is not a usable DuckDB catalog ({error}); delete it: the next run "
+                "recreates it (it holds only views over the Parquet files, no data)"
+            ) from error
+
+    def ensure_view(self, table: str, new_table: bool) -> None:
+        """Keep the catalog current at little cost: recreate it when missing, add a new table's view."""
+        if not self.catalog_path.exists():
+            self.refresh_views()
+        elif new_table:
+            self.refresh_views([table])
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run SQL against the views in a read-only connection."""
-        with FileLock(str(self.catalog_path) + ".lock", timeout=60):
-            with duckdb.connect(str(self.catalog_path), read_only=True) as con:
-                return con.execute(sql).df()
+        with FileLock(str(self.catalog_path) + ".lock", timeout=60), self._connect(read_only=True) as con:
+            return con.execute(sql).df()

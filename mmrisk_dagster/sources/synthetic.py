@@ -368,7 +368,7 @@ def _simulate_news(rng, panel: pd.DataFrame) -> pd.DataFrame:
     headlines = _fill_templates(rng, _NEWS_TEMPLATES, classes, fields)
     published = _timestamps(rng, rows["date"])
     has_body = rng.random(n) < 0.5
-    body = np.where(
+    body = np.where(  # type: ignore[call-overload]  # NumPy's stubs reject a None fill
         has_body,
         [f"{h}. The company did not comment further." for h in headlines],
         None,
@@ -381,7 +381,7 @@ def _simulate_news(rng, panel: pd.DataFrame) -> pd.DataFrame:
             "published_at": published,
             "headline": headlines,
             "body": body,
-            "sentiment_label": np.where(labelled, classes, None),
+            "sentiment_label": np.where(labelled, classes, None),  # type: ignore[call-overload]
             "date": usable_date(published),
         }
     )

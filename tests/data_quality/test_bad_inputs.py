@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mmrisk_dagster.sources import read_source_table
-from mmrisk_dagster.sources.cleaning import CLEANERS, clean_social
+from mmrisk_dagster.sources.cleaning import clean as clean_table
 from mmrisk_dagster.sources.files import SourceDataError
+from tests import TEST_SALT
 
 CASES = Path(__file__).parent / "cases"
 ALL_CASES = sorted(p.name for p in CASES.iterdir() if (p / "expected.json").exists())
@@ -29,12 +30,12 @@ def read(folder: Path | str, table: str) -> pd.DataFrame:
 
 
 def clean(table: str, raw: pd.DataFrame):
-    return clean_social(raw, "salt") if table == "social" else CLEANERS[table](raw)
+    return clean_table(table, raw, TEST_SALT)
 
 
-def test_the_corpus_covers_at_least_fifteen_kinds_of_bad_input():
+def test_the_corpus_covers_at_least_forty_kinds_of_bad_input():
     bad = [c for c in ALL_CASES if expected(c)["outcome"] == "error" or expected(c)["quarantined"]]
-    assert len(bad) >= 15, bad
+    assert len(bad) >= 40, bad
     assert {expected(c)["outcome"] for c in ALL_CASES} == {"error", "quarantine"}
 
 
@@ -68,6 +69,28 @@ def test_weekend_rows_count_for_monday_and_offsets_are_honoured():
     news = clean("news", read(CASES / "weekend_and_offsets", "news")).clean
     assert sorted(news["date"].dt.strftime("%a %Y-%m-%d")) == ["Fri 2024-01-05", "Mon 2024-01-08"]
     assert news.set_index("doc_id").at["N1", "published_at"] == pd.Timestamp("2024-01-06 00:00", tz="UTC")
+
+
+def test_a_nul_byte_neither_cuts_a_value_nor_passes_cleaning():
+    raw = read(CASES / "nul_in_text", "news")
+    assert raw.set_index("doc_id").at["N1", "headline"] == "Fjord Hold\x00ings wins contract"
+    assert clean("news", raw).clean["doc_id"].tolist() == ["N2"]
+    prices = clean("prices", read(CASES / "nul_in_number", "prices")).clean
+    assert prices["entity_id"].tolist() == ["A"], "67\\x0034 is quarantined, not read as 67"
+
+
+def test_a_row_moved_from_a_weekend_never_displaces_the_genuine_row():
+    news = clean("news", read(CASES / "weekend_news_collision", "news"))
+    assert news.clean["headline"].tolist() == ["Monday original"]
+    assert "moved from a non-business day" in news.rejected.at[0, "detail"]
+    prices = clean("prices", read(CASES / "weekend_price", "prices")).clean
+    assert prices["close"].tolist() == [10.5] and prices["date"].tolist() == [pd.Timestamp("2024-01-08")]
+
+
+def test_entity_id_spellings_become_one_entity_with_the_mapping_recorded():
+    result = clean("prices", read(CASES / "entity_id_variants", "prices"))
+    assert result.clean["entity_id"].tolist() == ["ACME", "ACME"]
+    assert result.entity_id_changes == {"acme ": "ACME", " ACME": "ACME", "\uff21\uff23\uff2d\uff25": "ACME"}
 
 
 def test_a_missing_folder_is_an_error(tmp_path):
@@ -127,3 +150,25 @@ def test_quarantine_payloads_of_absurd_texts_are_cut_but_raw_keeps_them(tmp_path
     payload = json.loads(result.rejected.set_index("reason").at["text_too_long", "payload"])
     assert len(payload["text"]) < 6_000 and "200000 chars in the raw table" in payload["text"]
     assert raw["text"].str.len().max() == 200_000
+
+
+def test_optional_columns_may_be_absent_and_the_features_do_without_them(tmp_path):
+    from mmrisk_dagster.ml.features import PRICE_FEATURES, chart_images, daily_price_features
+
+    days = pd.bdate_range("2024-01-01", periods=30)
+    close = 10 + pd.Series(range(30), dtype=float) * 0.1
+    pd.DataFrame({"entity_id": "A", "date": days.strftime("%Y-%m-%d"), "open": close, "high": close + 0.5,
+                  "low": close - 0.5, "close": close}).to_csv(tmp_path / "prices.csv", index=False)
+    (tmp_path / "news.csv").write_text("doc_id,entity_id,published_at,headline,date\nN1,A,2024-01-02,Profit up,2024-01-02\n")
+    (tmp_path / "social.csv").write_text("post_id,entity_id,posted_at,text,date\nP1,A,2024-01-02T10:00:00Z,$A up,2024-01-02\n")
+    prices = clean("prices", read(tmp_path, "prices"))
+    assert prices.rejected.empty and prices.clean["volume"].isna().all()
+    features = daily_price_features(prices.clean)
+    assert (features["volume_z"] == 0).all() and features[list(PRICE_FEATURES)].notna().all().all()
+    assert len(chart_images(prices.clean, prices.clean["date"].iloc[-3:])) == 3
+    news = clean("news", read(tmp_path, "news"))
+    # A bare day is midnight UTC: usable that same business day.
+    assert news.rejected.empty and news.clean["body"].isna().all()
+    assert news.clean.at[0, "published_at"] == pd.Timestamp("2024-01-02", tz="UTC")
+    social = clean("social", read(tmp_path, "social"))
+    assert social.rejected.empty and social.clean["author_id"].str.startswith("a_").all()

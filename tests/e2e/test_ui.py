@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from mmrisk_dagster.definitions import defs
+from mmrisk_dagster.sources.pseudonyms import SALT_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
+UI_SECRET_SALT = "ui-test-secret-4d1e8b7a90c2f365"
 
 
 def _free_port() -> int:
@@ -37,7 +39,7 @@ def webserver(tmp_path_factory):
     home = tmp_path_factory.mktemp("ui_home")
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "MMRISK_HOME": str(home)}
+    env = {**os.environ, "DAGSTER_HOME": str(home), "MMRISK_HOME": str(home), SALT_VARIABLE: UI_SECRET_SALT}
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("dagster-webserver")), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -79,4 +81,20 @@ def test_ui_shows_a_blocking_expectation_suite_on_every_raw_and_cleaned_table(we
         query = f'{{ assetNodeOrError(assetKey: {{path: ["{asset}"]}}) {{ ... on AssetNode {{ assetChecksOrError {{ ... on AssetChecks {{ checks {{ name blocking description }} }} }} }} }} }}'
         checks = _graphql(webserver, query)["assetNodeOrError"]["assetChecksOrError"]["checks"]
         suite = next(c for c in checks if c["name"] == "expectations")
-        assert suite["blocking"] and f"assets/expectations/{asset}.json" in suite["description"], asset
+        assert suite["blocking"] and f"mmrisk_dagster/checks/expectations/{asset}.json" in suite["description"], asset
+
+
+def test_ui_names_the_salt_variable_but_never_shows_its_value(webserver):
+    repository = '{repositoryLocationName: "mmrisk", repositoryName: "__repository__"}'
+    query = (
+        f"{{ allTopLevelResourceDetailsOrError(repositorySelector: {repository}) {{ ... on ResourceDetailsList {{"
+        " results { name description configFields { name defaultValueAsJson } configuredValues { key value type } } } }"
+        f" utilizedEnvVarsOrError(repositorySelector: {repository}) {{ ... on EnvVarWithConsumersList {{"
+        " results { envVarName envVarConsumers { name } } } } }"
+    )
+    answer = _graphql(webserver, query)
+    resources = {r["name"]: r for r in answer["allTopLevelResourceDetailsOrError"]["results"]}
+    salt = {v["key"]: v for v in resources["data_source"]["configuredValues"]}["pseudonym_salt"]
+    assert salt == {"key": "pseudonym_salt", "value": SALT_VARIABLE, "type": "ENV_VAR"}
+    assert SALT_VARIABLE in {v["envVarName"] for v in answer["utilizedEnvVarsOrError"]["results"]}
+    assert UI_SECRET_SALT not in json.dumps(answer)

@@ -13,17 +13,18 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 import pyarrow.parquet as pq
 import pytest
 
 from mmrisk_dagster.definitions import build_resources, defs
 from mmrisk_dagster.instance import dagster_yaml
 from mmrisk_dagster.ml.features import price_windows
+from mmrisk_dagster.partitions import range_run_tags
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.settings import Settings
 from mmrisk_dagster.sources import read_source_table
-from mmrisk_dagster.sources.cleaning import CLEANERS
+from mmrisk_dagster.sources.cleaning import clean
+from tests import TEST_SALT
 from tests.integration.scale_jobs import INGEST_ASSETS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ def clean_rows(table: str, first: str, last: str) -> pd.DataFrame:
         "synthetic", table, pd.Timestamp(first), pd.Timestamp(last), synthetic_entities=10, synthetic_seed=7,
         synthetic_start=START, synthetic_end=END,
     )
-    return CLEANERS[table](raw).clean
+    return clean(table, raw, TEST_SALT).clean
 
 
 def materialize_in_process(home: Path, monkeypatch, selection, **kwargs) -> dg.ExecuteInProcessResult:
@@ -85,7 +86,7 @@ def concurrent_runs(tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch:
         history = materialize_in_process(
             home, monkeypatch, ["raw_prices", "prices", "raw_news", "news"],
-            tags={ASSET_PARTITION_RANGE_START_TAG: HISTORY[0], ASSET_PARTITION_RANGE_END_TAG: HISTORY[1]},
+            tags=range_run_tags(HISTORY[0], HISTORY[1]),
         )
     assert history.success
     dagster = str(Path(sys.executable).with_name("dagster"))
@@ -113,8 +114,9 @@ def test_concurrent_partition_runs_succeed_without_lock_errors(concurrent_runs):
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
     stats = [instance.get_run_stats(r.run_id) for r in runs]
     assert max(s.start_time for s in stats) < min(s.end_time for s in stats), "the three runs overlapped"
-    steps = [instance.get_run_step_stats(r.run_id) for r in runs]
-    assert all({s.step_key for s in run_steps} == set(INGEST_ASSETS) for run_steps in steps)
+    for run in runs:
+        events = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        assert set(INGEST_ASSETS) <= {e.dagster_event.asset_key.to_user_string() for e in events}
 
 
 def test_each_partition_holds_exactly_its_rows(concurrent_runs):
@@ -161,6 +163,6 @@ def test_a_crash_halfway_through_a_write_keeps_the_previous_version(concurrent_r
     monkeypatch.setattr(pq, "write_table", write_table)
     assert not result.success
     failed = [e.step_key for e in result.all_events if e.is_step_failure]
-    assert failed == ["prices"]
+    assert failed == ["clean_prices"]
     pd.testing.assert_frame_equal(store.read("prices", [day]), before)
     assert not list(store.table_dir("prices").glob("*.tmp")) and not list(store.table_dir("prices").glob(".*"))

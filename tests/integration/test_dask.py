@@ -16,11 +16,16 @@ import pytest
 from mmrisk_dagster.ml.features import price_windows
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.sources import read_source_table
-from mmrisk_dagster.sources.cleaning import CLEANERS
+from mmrisk_dagster.assets.clean import CLEANED, rejected_name
+from mmrisk_dagster.sources.cleaning import clean
+from tests import TEST_SALT
 from tests.integration.test_concurrency import END, ROOT, START, tiny_environment
 
-SUBGRAPH = ["raw_prices", "raw_fundamentals", "raw_news", "raw_social", "raw_events", "quarantine", "prices",
-            "price_sequence_embedding"]
+SUBGRAPH = ["raw_prices", "raw_fundamentals", "raw_news", "raw_social", "raw_events",
+            *(rejected_name(name) for name in CLEANED), "quarantine", "prices", "price_sequence_embedding"]
+# Each table is cleaned by one step (`clean_<table>`) that writes the clean and the rejected rows.
+SUBGRAPH_STEPS = {"raw_prices", "raw_fundamentals", "raw_news", "raw_social", "raw_events",
+                  *(f"clean_{table}" for table in CLEANED.values()), "quarantine", "price_sequence_embedding"}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,7 @@ def test_the_range_run_succeeds_with_every_step_on_the_dask_workers(dask_run):
     done = dask_run["done"]
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     steps = {task["key"].split(".", 1)[1] for task in dask_run["tasks"]}
-    assert set(SUBGRAPH) <= steps
+    assert SUBGRAPH_STEPS <= steps
     assert {"prices_rows_conserved", "price_sequence_embedding_vectors_valid", "raw_prices_expectations"} <= steps
     assert all(task["worker"] for task in dask_run["tasks"])
 
@@ -58,7 +63,7 @@ def test_the_dask_run_writes_what_the_core_computes(dask_run):
     store = ParquetWarehouse(dask_run["home"] / "warehouse")
     raw = read_source_table("synthetic", "prices", pd.Timestamp(START), pd.Timestamp(END), synthetic_entities=10,
                             synthetic_seed=7, synthetic_start=START, synthetic_end=END)
-    cleaning = CLEANERS["prices"](raw)
+    cleaning = clean("prices", raw, TEST_SALT)
     assert len(store.read("raw_prices")) == len(raw)
     assert len(store.read("prices")) == len(cleaning.clean)
     assert (store.read("quarantine")["source"] == "prices").sum() == len(cleaning.rejected)

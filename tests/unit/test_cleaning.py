@@ -4,18 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmrisk_dagster.sources.cleaning import (
-    CLEANERS,
-    clean_news,
-    clean_prices,
-    clean_social,
-    parse_utc,
-    pseudonymize,
-)
+from mmrisk_dagster.sources.cleaning import clean, clean_news, clean_prices, parse_utc
+from mmrisk_dagster.sources.pseudonyms import pseudonymize
+from tests import TEST_SALT
 
 
 def _clean(table, raw):
-    return clean_social(raw, "salt") if table == "social" else CLEANERS[table](raw)
+    return clean(table, raw, TEST_SALT)
 
 
 @pytest.mark.parametrize("table", ["fundamentals", "prices", "news", "social", "events"])
@@ -76,16 +71,27 @@ def test_news_rejects_empty_future_and_unparseable():
     assert set(result.rejected["reason"]) == {"empty_text", "future_timestamp", "unparseable_timestamp"}
 
 
-def test_author_ids_are_pseudonymized_stably():
-    ids = pd.Series(["@alice", "@bob", "@alice"])
-    first, second = pseudonymize(ids, "k1"), pseudonymize(ids, "k1")
-    assert first.tolist() == second.tolist()
-    assert first[0] == first[2] != first[1]
-    assert not first.str.contains("alice").any()
-    assert pseudonymize(ids, "k2")[0] != first[0]
+def test_quarantined_posts_keep_the_authors_pseudonym_never_the_handle(default_universe):
+    raw = default_universe.social
+    result = clean("social", raw, TEST_SALT)
+    payloads = [json.loads(p) for p in result.rejected["payload"]]
+    assert len(payloads) > 0 and not any("@" in str(p["author_id"]) for p in payloads)
+    expected = pseudonymize(raw["author_id"].iloc[result.rejected_rows].fillna("unknown"), TEST_SALT)
+    assert [p["author_id"] for p in payloads] == expected.tolist()
 
 
 def test_cleaned_social_has_no_raw_handles(default_universe):
-    clean = clean_social(default_universe.social, "salt").clean
-    assert not clean["author_id"].str.startswith("@").any()
-    assert str(clean["posted_at"].dt.tz) == "UTC"
+    social = clean("social", default_universe.social, TEST_SALT).clean
+    assert not social["author_id"].str.startswith("@").any()
+    assert str(social["posted_at"].dt.tz) == "UTC"
+
+
+def test_a_row_stored_under_a_partition_its_date_does_not_roll_to_is_quarantined():
+    raw = pd.DataFrame({
+        "entity_id": ["A", "B"], "date": pd.to_datetime(["2024-01-08", "2024-01-08"]),
+        "source_date": pd.to_datetime(["2024-01-06", "2024-01-03"]),  # Saturday rolls to Monday; Wednesday does not
+        "event_date": ["2024-01-05", "2024-01-02"], "event_type": ["default", "default"],
+    })
+    result = clean("events", raw, TEST_SALT)
+    assert result.clean["entity_id"].tolist() == ["A"]
+    assert result.rejected["reason"].tolist() == ["date_mismatch"]

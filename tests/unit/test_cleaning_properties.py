@@ -9,7 +9,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmrisk_dagster.sources.cleaning import CLEANERS, MAX_TEXT_CHARS, REASONS, clean_social
+from mmrisk_dagster.sources.cleaning import MAX_TEXT_CHARS, REASONS
+from mmrisk_dagster.sources.cleaning import clean as clean_table
+from tests import TEST_SALT
 from mmrisk_dagster.sources.contract import CONTRACTS
 
 DAYS = pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"])
@@ -52,7 +54,7 @@ def frames(table: str):
 
 
 def clean(table: str, raw: pd.DataFrame):
-    return clean_social(raw, "salt") if table == "social" else CLEANERS[table](raw)
+    return clean_table(table, raw, TEST_SALT)
 
 
 def assert_every_row_once(table: str, raw: pd.DataFrame):

@@ -1,4 +1,4 @@
-"""The Great Expectations suites (assets/expectations/*.json) and the runner (checks/gx.py)."""
+"""The Great Expectations suites (mmrisk_dagster/checks/expectations/*.json) and the runner (checks/gx.py)."""
 
 import json
 
@@ -8,7 +8,8 @@ import pytest
 
 from mmrisk_dagster.checks import GX_ASSETS, expectation_result
 from mmrisk_dagster.checks import gx
-from mmrisk_dagster.sources.cleaning import CLEANERS, REASONS, clean_social
+from mmrisk_dagster.sources.cleaning import REASONS, clean
+from tests import TEST_SALT
 from mmrisk_dagster.sources.contract import CONTRACTS
 
 CLEANED_NAME = {"fundamentals": "fundamentals", "prices": "prices", "news": "news", "social": "social",
@@ -21,7 +22,7 @@ def tables(small_universe):
     out, rejected = {}, []
     for table, name in CLEANED_NAME.items():
         raw = small_universe.table(table)
-        result = clean_social(raw, "salt") if table == "social" else CLEANERS[table](raw)
+        result = clean(table, raw, TEST_SALT)
         out[f"raw_{table}"], out[name] = raw, result.clean
         rejected.append(result.rejected)
     out["quarantine"] = pd.concat(rejected, ignore_index=True)

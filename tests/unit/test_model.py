@@ -130,9 +130,10 @@ def test_wide_term_learns_a_planted_monotone_signal_within_two_epochs():
     labels = _labels(n)
     risk = arrays.inputs["fundamentals"][:, 0] + 0.3 * rng.normal(size=n)
     labels.values["default"] = (risk > 1.0).astype(float)
-    split = chronological_split(arrays.keys["date"], SplitSpec(0.6, 0.2, 2))
+    # The planted label looks no day ahead: no embargo is needed.
+    split = chronological_split(arrays.keys["date"], SplitSpec(0.6, 0.2, 0.1, 0))
     index = split_index(arrays.keys, split)
-    test = index["test"]
+    test = np.concatenate([index["gate"], index["test"]])  # rows nothing was fitted on
     aucs, models = {}, {}
     for wide in (True, False):
         config = FusionConfig(epochs=2, batch_size=64, task_weights={"default": 1.0}, wide=wide)
@@ -148,16 +149,17 @@ def test_wide_term_learns_a_planted_monotone_signal_within_two_epochs():
 def test_training_is_seeded_and_uses_only_train_and_validation_rows():
     arrays = _arrays(240, days=60)
     labels = _labels(240)
-    split = chronological_split(arrays.keys["date"], SplitSpec(0.5, 0.2, 5))
+    split = chronological_split(arrays.keys["date"], SplitSpec(0.4, 0.2, 0.2, 3))
     index = split_index(arrays.keys, split)
     config = FusionConfig(epochs=2, batch_size=64)
     first, _ = train_ensemble(arrays, labels, index, DIMS, config, [0])
-    # Scramble everything in the test split: the trained weights must not move.
+    # Scramble everything in the gate and test splits: the trained weights must not move.
+    untouched = np.concatenate([index["gate"], index["test"]])
     scrambled = arrays.subset(np.arange(len(arrays)))
     for values in scrambled.inputs.values():
-        values[index["test"]] = values[index["test"]][::-1] * 3
+        values[untouched] = values[untouched][::-1] * 3
     for values in labels.values.values():
-        values[index["test"]] = 1.0
+        values[untouched] = 1.0
     second, _ = train_ensemble(scrambled, labels, index, DIMS, config, [0])
     for a, b in zip(first[0].state_dict().values(), second[0].state_dict().values()):
         assert torch.equal(a, b)
@@ -165,12 +167,29 @@ def test_training_is_seeded_and_uses_only_train_and_validation_rows():
 
 def test_chronological_split_keeps_order_and_embargo():
     dates = pd.bdate_range("2024-01-01", periods=100)
-    split = chronological_split(dates, SplitSpec(0.5, 0.2, 5))
-    assert split["train"][-1] < split["validation"][0] < split["test"][0]
-    assert dates.get_loc(split["validation"][0]) - dates.get_loc(split["train"][-1]) == 6
-    assert dates.get_loc(split["test"][0]) - dates.get_loc(split["validation"][-1]) == 6
-    with pytest.raises(ValueError, match="too few"):
-        chronological_split(dates[:8], SplitSpec(0.5, 0.2, 5))
+    split = chronological_split(dates, SplitSpec(0.5, 0.2, 0.1, 5))
+    assert list(split) == ["train", "validation", "gate", "test"]
+    # The embargo drops the last 5 dates before each boundary: 50 - 5, 20 - 5, 10 - 5, the rest.
+    assert [len(v) for v in split.values()] == [45, 15, 5, 20]
+    for earlier, later in zip(["train", "validation", "gate"], ["validation", "gate", "test"]):
+        assert dates.get_loc(split[later][0]) - dates.get_loc(split[earlier][-1]) == 6
+    with pytest.raises(ValueError, match="the gate split is empty: 30 dates .* embargo"):
+        chronological_split(dates[:30], SplitSpec(0.5, 0.2, 0.1, 5))
+
+
+def test_split_by_dates_purges_before_each_boundary_and_ends_test():
+    dates = pd.bdate_range("2015-01-01", "2016-03-31")
+    spec = SplitSpec(embargo_days=2, boundaries=("2015-06-01", "2015-08-03", "2015-10-01", "2016-01-01"))
+    split = chronological_split(dates, spec)
+    assert split["train"][0] == dates[0] and split["train"][-1] == pd.Timestamp("2015-05-27")
+    assert split["validation"][0] == pd.Timestamp("2015-06-01") and split["validation"][-1] == pd.Timestamp("2015-07-29")
+    assert split["gate"][0] == pd.Timestamp("2015-08-03") and split["gate"][-1] == pd.Timestamp("2015-09-28")
+    assert split["test"][0] == pd.Timestamp("2015-10-01") and split["test"][-1] == pd.Timestamp("2015-12-31")
+    # Data that ends before the test period: the message names the split, the dates and the fix.
+    with pytest.raises(ValueError, match=r"the test split is empty: 195 dates \(2015-01-01..2015-09-30\).*MMRISK_SPLIT_DATES"):
+        chronological_split(dates[dates < "2015-10-01"], spec)
+    with pytest.raises(ValueError, match="must increase"):
+        SplitSpec(boundaries=("2015-08-01", "2015-06-01", "2015-10-01"))
 
 
 def test_shared_space_is_fitted_on_training_rows_only_and_round_trips(tmp_path):
@@ -248,7 +267,7 @@ def test_a_crippled_model_fails_the_gate_against_real_baselines():
         "sentiment": np.full(600, np.nan),
     }
     labels = LabelArrays(values, 0.0, 1.0)
-    split = chronological_split(arrays.keys["date"], SplitSpec(0.5, 0.2, 2))
+    split = chronological_split(arrays.keys["date"], SplitSpec(0.5, 0.1, 0.1, 2))
     data = PreparedData(arrays, split, split_index(arrays.keys, split), labels)
     crippled = FusionConfig(epochs=1, lr=1e-9, batch_size=4096)
     models, _ = train_ensemble(arrays, labels, data.index, DIMS, crippled, [0])
@@ -257,6 +276,32 @@ def test_a_crippled_model_fails_the_gate_against_real_baselines():
     assert report["gate_inputs"]["best_baseline"] == "hist_gbm"
     assert report["gate_inputs"]["best_baseline_auc"] > 0.9
     assert not gate["passed"] and gate["margin"] < -0.05
+    from mmrisk_dagster.demo import gate_lines
+
+    printed = "\n".join(gate_lines(gate))
+    assert "FAILED on the gate split (default AUC)" in printed and f"margin {gate['margin']:+.4f}" in printed
+    assert f"| hist_gbm | {gate['best_baseline_auc']:.4f} |" in printed and "| tfidf_logreg |" in printed
+    # The gate reads the gate split alone: flipping every test label moves the test figures only.
+    test_rows = np.isin(np.arange(600), data.index["test"])
+    flipped = LabelArrays({**values, "default": np.where(test_rows, 1 - values["default"], values["default"])}, 0.0, 1.0)
+    again = evaluate(models, PreparedData(arrays, split, data.index, flipped), {"method": "platt", "a": 1.0, "b": 0.0}, ["word"] * 600, [0])
+    assert again["gate_inputs"] == report["gate_inputs"]
+    assert again["baselines"]["hist_gbm"]["test"]["mean"] < 0.1 < report["baselines"]["hist_gbm"]["test"]["mean"]
+
+
+def test_training_window_takes_dates_and_refuses_an_embargo_shorter_than_the_horizon(monkeypatch):
+    from mmrisk_dagster.resources import TrainingWindowResource
+    from mmrisk_dagster.settings import STOCKNET_SPLIT_DATES, Settings
+
+    spec = TrainingWindowResource(split_dates=["2015-06-01", "2015-08-01", "2015-10-01"], horizon_days=5).split_spec()
+    assert spec.boundaries == ("2015-06-01", "2015-08-01", "2015-10-01") and spec.embargo_days == 5
+    with pytest.raises(ValueError, match="embargo_days=2 is shorter than horizon_days=5"):
+        TrainingWindowResource(horizon_days=5, embargo_days=2).split_spec()
+    monkeypatch.setenv("MMRISK_SOURCE", "stocknet")
+    monkeypatch.delenv("MMRISK_SPLIT_DATES", raising=False)
+    assert Settings.from_env().split_dates == STOCKNET_SPLIT_DATES
+    monkeypatch.setenv("MMRISK_SPLIT_DATES", "")
+    assert Settings.from_env().split_dates == ()
 
 
 def test_platt_calibration_is_monotone_and_matches_observed_rates():

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LinearRegression
 
-from mmrisk_dagster.sources.cleaning import CLEANERS, clean_social, fundamental_feature_columns
+from mmrisk_dagster.sources.cleaning import clean, fundamental_feature_columns
+from tests import TEST_SALT
 from mmrisk_dagster.sources.contract import CONTRACTS
 from mmrisk_dagster.sources.synthetic import NEGATIVE_WORDS, POSITIVE_WORDS, SyntheticConfig, generate
 
@@ -59,15 +60,15 @@ def _lexicon_tone(texts: pd.Series) -> pd.Series:
 
 
 def _observable_features(u) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    clean = {t: (clean_social(u.table(t), "s") if t == "social" else CLEANERS[t](u.table(t))).clean for t in CONTRACTS}
-    px = clean["prices"].sort_values(["entity_id", "date"]).copy()
+    cleaned = {t: clean(t, u.table(t), TEST_SALT).clean for t in CONTRACTS}
+    px = cleaned["prices"].sort_values(["entity_id", "date"]).copy()
     r = np.log(px["close"] / px.groupby("entity_id")["close"].shift(1))
     px["rv20"] = np.log(r.groupby(px["entity_id"]).transform(lambda s: s.rolling(20, min_periods=10).std()))
     px["ret20"] = r.groupby(px["entity_id"]).transform(lambda s: s.rolling(20, min_periods=10).sum())
     px["range20"] = np.log(px["high"] / px["low"]).groupby(px["entity_id"]).transform(lambda s: s.rolling(20, min_periods=10).mean())
     frame = px
     for name, column, carry in (("news", "headline", 10), ("social", "text", 3)):
-        docs = clean[name].assign(tone=lambda d: _lexicon_tone(d[column]))
+        docs = cleaned[name].assign(tone=lambda d: _lexicon_tone(d[column]))
         daily = docs.groupby(["entity_id", "date"])["tone"].agg(["mean", "size"]).reset_index()
         daily.columns = ["entity_id", "date", f"{name}_tone", f"{name}_count"]
         frame = frame.merge(daily, on=["entity_id", "date"], how="left").sort_values(["entity_id", "date"])
@@ -75,7 +76,7 @@ def _observable_features(u) -> tuple[pd.DataFrame, dict[str, list[str]]]:
             lambda s: s.rolling(carry, min_periods=1).mean()
         )
         frame[f"{name}_count"] = frame[f"{name}_count"].fillna(0)
-    filings = clean["fundamentals"]
+    filings = cleaned["fundamentals"]
     features = fundamental_feature_columns(filings)
     frame = pd.merge_asof(
         frame.sort_values("date"), filings[["entity_id", "date", *features]].sort_values("date"),

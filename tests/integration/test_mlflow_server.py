@@ -1,0 +1,75 @@
+"""The MLflow resource against a real tracking server on 127.0.0.1: artifacts go where the
+server puts them (not a local `file://` path of this process), and links point at the server."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mmrisk_dagster.resources import MlflowResource
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("mlflow_server")
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{home / 'server.db'}",
+         "--artifacts-destination", str(home / "server_artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=5):
+                    break
+            except OSError:
+                if server.poll() is not None:
+                    raise RuntimeError("mlflow server exited: " + server.stderr.read().decode(errors="replace")[-2000:])
+                time.sleep(1)
+        else:
+            raise RuntimeError("mlflow server did not answer /health within 120 s")
+        yield {"url": url, "home": home}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_runs_land_on_the_server_with_its_artifact_store_and_links(mlflow_server, tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text(json.dumps({"d": 4}))
+    local_root = tmp_path / "must_stay_empty"
+    resource = MlflowResource(tracking_uri=mlflow_server["url"], artifact_root=str(local_root), experiment="server-test")
+    logged = resource.log_training({"epochs": 1}, [[{"epoch": 0, "train_loss": 1.0, "validation_score": 0.5}]],
+                                   {"auc": 0.6}, str(model_dir), {"model_version": "abc123"})
+    assert logged["run_url"].startswith(mlflow_server["url"] + "/#/experiments/")
+    assert logged["model_url"] == f"{mlflow_server['url']}/#/models/mmrisk-multitask/versions/1"
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_server["url"])
+    experiment = mlflow.get_experiment_by_name("server-test")
+    assert experiment.artifact_location.startswith("mlflow-artifacts:"), experiment.artifact_location
+    assert not local_root.exists()
+    stored = list((mlflow_server["home"] / "server_artifacts").rglob("config.json"))
+    assert len(stored) == 1
+    assert mlflow.MlflowClient().get_model_version("mmrisk-multitask", "1").run_id == logged["run_id"]
+
+
+def test_the_link_base_is_configurable():
+    assert MlflowResource(tracking_uri="sqlite:///x.db", ui_url="https://mlflow.example.org/").link_base() == "https://mlflow.example.org"
+    assert MlflowResource(tracking_uri="sqlite:///x.db").link_base() == "http://127.0.0.1:5000"

@@ -1,0 +1,41 @@
+"""Model files are checked against the SHA-256 their card recorded before anything loads them."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmrisk_dagster.ml.artifacts import ModelFileError, load_multitask, save_multitask
+from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel
+
+DIMS = {"fundamentals": 3, "prices": 4, "chart": 8, "news": 5, "social": 5}
+
+
+@pytest.fixture
+def card(tmp_path):
+    torch.manual_seed(0)
+    return save_multitask(tmp_path / "a", [MultitaskFusionModel(DIMS, FusionConfig())], FusionConfig(), {})
+
+
+def test_a_model_file_replaced_by_another_valid_one_is_refused(card, tmp_path):
+    torch.manual_seed(1)
+    other = save_multitask(tmp_path / "b", [MultitaskFusionModel(DIMS, FusionConfig())], FusionConfig(), {})
+    weights = Path(card["member_paths"][0]) / "weights.safetensors"
+    shutil.copyfile(Path(other["member_paths"][0]) / "weights.safetensors", weights)
+    with pytest.raises(ModelFileError, match=rf"{weights} does not match the SHA-256 .* re-materialize `multitask_model`"):
+        load_multitask(card)
+
+
+def test_a_truncated_or_missing_model_file_is_a_clear_error(card):
+    weights = Path(card["member_paths"][0]) / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ModelFileError, match="replaced or damaged"):
+        load_multitask(card)
+    weights.unlink()
+    with pytest.raises(ModelFileError, match=rf"{weights} is missing"):
+        load_multitask(card)
+
+
+def test_an_intact_model_loads(card):
+    assert len(load_multitask(card)) == 1
