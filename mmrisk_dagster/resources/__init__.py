@@ -83,10 +83,10 @@ class ComputeResource(dg.ConfigurableResource):
     torch_threads: int = Field(default=2, description="CPU threads for torch and ONNX Runtime.")
     text_encoder: str = Field(default="minilm", description="`minilm` (all-MiniLM-L6-v2) or `hashing` (no model).")
     text_backend: str = Field(
-        default="torch",
-        description="How MiniLM runs: `torch` (sentence-transformers, the reference) or `onnx` (ONNX "
-        "Runtime, exported into `cache_dir` at first use; benchmarks/embeddings.py measures its speed-up "
-        "and cosine to the reference). Each backend has its own cache entries.",
+        default="onnx",
+        description="How MiniLM runs: `onnx` (ONNX Runtime, exported into `cache_dir` at first use; "
+        "benchmarks/embeddings.py measures its speed-up and cosine to the reference) or `torch` "
+        "(sentence-transformers, the reference). Each backend has its own cache entries.",
     )
     text_batch_size: int = Field(default=128, description="Texts per forward pass of the encoder.")
     cache_dir: str = Field(description="Folder of the text-embedding cache and the exported ONNX model.")
