@@ -72,13 +72,13 @@ def _definitions(text_encoder: str, fast_model: bool = False):
 
 def _run_job(job_name: str, first: str, last: str, run_config: dict, text_encoder: str, fast_model: bool = False):
     import dagster as dg
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
+    
     from mmrisk_dagster.instance import prepare_dagster_home
+    from mmrisk_dagster.partitions import range_run_tags
 
     prepare_dagster_home()
     job = _definitions(text_encoder, fast_model).resolve_job_def(job_name)
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    tags = range_run_tags(first, last)
     with dg.DagsterInstance.get() as instance:
         started = time.perf_counter()
         result = job.execute_in_process(instance=instance, tags=tags, run_config={**run_config, **QUIET})
@@ -158,9 +158,9 @@ def child(kind: str, first: str, last: str, text_encoder: str, fast_model: bool,
         return {"seconds": _plain_chain(first, last, text_encoder)}
     if kind == "scoring":
         elapsed, result = _run_job("scores_only", first, last, {}, text_encoder)
-        # A range run reports one materialization per partition, each carrying the run's row count.
-        events = result.get_asset_materialization_events()
-        rows = events[0].materialization.metadata["dagster/row_count"].value
+        # A range run reports one materialization per partition, each with that day's row count.
+        events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "risk_scores"]
+        rows = sum(e.materialization.metadata["dagster/row_count"].value for e in events)
         return {"seconds": elapsed, "entity_days": rows}
     raise ValueError(kind)
 

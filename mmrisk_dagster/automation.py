@@ -15,10 +15,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from mmrisk_dagster.instance import dead_run_sweep
-from mmrisk_dagster.partitions import daily_partitions
+from mmrisk_dagster.partitions import daily_partitions, range_run_tags
 from mmrisk_dagster.resources import DataSourceResource
 from mmrisk_dagster.sources.watch import changed_files, fingerprint_key, folder_fingerprint
 
@@ -35,7 +34,6 @@ daily_scoring = dg.define_asset_job(
     "daily_scoring",
     selection=dg.AssetSelection.groups("sources", "cleaning", "embeddings", "scoring")
     | dg.AssetSelection.assets("modality_panel", "shared_embeddings"),
-    partitions_def=daily_partitions,
     description="Raw to scores for the chosen business days with the current model: one day costs one "
     "day plus its lookback windows.",
 )
@@ -69,11 +67,7 @@ def new_source_files(context: dg.SensorEvaluationContext, data_source: DataSourc
     keys = daily_partitions.get_partition_keys()
     return dg.RunRequest(
         run_key=fingerprint_key(current),
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: keys[0],
-            ASSET_PARTITION_RANGE_END_TAG: keys[-1],
-            "mmrisk/changed_files": ",".join(changed)[:200],
-        },
+        tags={**range_run_tags(keys[0], keys[-1]), "mmrisk/changed_files": ",".join(changed)[:200]},
     )
 
 

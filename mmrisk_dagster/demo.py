@@ -8,20 +8,33 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from mmrisk_dagster.instance import fail_dead_runs, prepare_dagster_home, run_process_tag
+from mmrisk_dagster.partitions import range_run_tags
 from mmrisk_dagster.settings import Settings
+
+# The demo must fit in five minutes on two cores including its install: fewer epochs for the
+# shared space and one seed for each baseline and single-modality model (the defaults, three
+# seeds, are for `make backfill` and the benchmarks). Two model seeds still make an ensemble.
+DEMO_RUN_CONFIG = {
+    "ops": {
+        "shared_space": {"config": {"epochs": 3}},
+        "multitask_model": {"config": {"seeds": [0, 1]}},
+        "model_evaluation": {"config": {"baseline_seeds": [0], "single_modality_seeds": [0]}},
+    }
+}
+
 
 def materialize_everything(defs: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
     """One run of the `full_refresh` job over the partition range [first, last]."""
     job = defs.resolve_job_def("full_refresh")
     return job.execute_in_process(
         instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **run_process_tag()},
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        tags={**range_run_tags(first, last), **run_process_tag()},
+        run_config={**DEMO_RUN_CONFIG, "loggers": {"console": {"config": {"log_level": "INFO"}}}},
         raise_on_error=False,
     )
 
@@ -43,8 +56,7 @@ def summary(settings: Settings) -> str:
     if "log_forward_vol" in ensemble and "r2" in ensemble["log_forward_vol"]:
         vol = ensemble["log_forward_vol"]
         lines.append(f"  forward volatility: RMSE {vol['rmse']:.3f}, R^2 {vol['r2']:.3f} (log scale)")
-    gate = evaluation["gate"]
-    lines.append(f"  model gate: {'PASSED' if gate['passed'] else 'FAILED'} ({gate})")
+    lines += gate_lines(evaluation["gate"])
 
     top = store.query(
         """
@@ -62,6 +74,51 @@ def summary(settings: Settings) -> str:
         "raised the default log-odds most; top_modality = largest attention weight):",
     ]
     lines += ["  " + row for row in top.to_string(index=False).splitlines()]
+    return "\n".join(lines)
+
+
+def gate_lines(gate: dict) -> list[str]:
+    """The model gate's verdict, margin and the gate-split table behind it."""
+    if gate.get("task") is None:
+        return [f"  model gate: FAILED: {gate.get('reason', 'no primary task')}"]
+    verdict = "PASSED" if gate["passed"] else "FAILED"
+    lines = [
+        f"  model gate: {verdict} on the gate split ({gate['task']} AUC): model {gate['model_auc']:.4f} against the "
+        f"best baseline {gate['best_baseline']} {gate['best_baseline_auc']:.4f}, margin {gate['margin']:+.4f} "
+        f"(it may trail by at most {gate['tolerance']}); margin ± {gate['margin_std_error']:.4f} (bootstrap over "
+        f"entities), 95% interval [{gate['margin_ci_low']:+.4f}, {gate['margin_ci_high']:+.4f}], "
+        f"{gate['positives']} positive of {gate['rows']} entity-days",
+        f"    | gate split, {gate['task']} AUC | value |",
+        "    |---|---|",
+        f"    | fused model | {gate['model_auc']:.4f} |",
+    ]
+    lines += [f"    | {name} | {auc:.4f} |" for name, auc in gate.get("baseline_aucs", {}).items()]
+    return lines
+
+
+def _root_message(error) -> str:
+    """The innermost error of a step failure: the step's own message, not Dagster's wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()  # Dagster's message already starts with the error's class
+
+
+def failure_report(result: dg.ExecuteInProcessResult, warehouse_root: Path) -> str:
+    """Why a run failed: each failed blocking check's own description, each failed step's own
+    message and, when the model gate blocked, its margin and table."""
+    from mmrisk_dagster.resources.warehouse import ParquetWarehouse
+
+    lines = [f"The run {result.run_id} failed:"]
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            key = evaluation.asset_check_key
+            lines.append(f"  check {key.asset_key.to_user_string()}:{key.name} failed: {evaluation.description or ''}".rstrip())
+            if key.name == "model_gate":
+                lines += gate_lines(ParquetWarehouse(warehouse_root).read_json("model_evaluation")["gate"])
+    for event in result.all_events:
+        if event.is_step_failure:
+            lines.append(f"  step {event.step_key} failed: {_root_message(event.step_failure_data.error)}")
+    lines.append("The UI (make ui) holds the run's full logs.")
     return "\n".join(lines)
 
 
@@ -85,8 +142,7 @@ def main() -> None:
         result = materialize_everything(defs, instance, first, last)
     elapsed = time.perf_counter() - started
     if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        raise SystemExit(f"The run failed at {failed}; open the UI (make ui) for the logs.")
+        raise SystemExit(failure_report(result, settings.home / "warehouse"))
     print(summary(settings))
     print(f"\nMaterialized in {elapsed:.0f}s (run {result.run_id}).")
     print("Open the UI with `make ui`, then http://127.0.0.1:3000 (MLflow: `make mlflow-ui`, http://127.0.0.1:5000).")

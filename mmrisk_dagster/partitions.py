@@ -4,12 +4,14 @@ One partition per weekday (Mon-Fri, UTC). Start and end come from `MMRISK_START_
 `MMRISK_END_DATE` (defaults: the synthetic universe's two years).
 """
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
 
 from mmrisk_dagster.settings import Settings
+from mmrisk_dagster.sources.contract import PARTITION_COLUMN
 
 _settings = Settings.from_env()
 
@@ -28,8 +30,18 @@ def business_day_partitions(start: date, end: date) -> dg.TimeWindowPartitionsDe
 
 daily_partitions = business_day_partitions(_settings.start_date, _settings.end_date)
 
-# A range backfill of any partitioned asset is one vectorized run, not one run per day.
+# A range backfill of any partitioned asset is one vectorized run, not one run per day. The
+# unpartitioned assets carry it too: the CLI's `--partition-range` requires it of every selected asset.
 single_run = dg.BackfillPolicy.single_run()
+
+
+def range_run_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that make one run cover the partitions [first, last] (a single-run backfill).
+
+    Dagster's documented run tags for a partition range; it exports no public constant for
+    them, and the tests' range runs fail if Dagster ever renames them.
+    """
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
 
 
 def lookback(business_days: int) -> dg.TimeWindowPartitionMapping:
@@ -42,3 +54,28 @@ def lookback(business_days: int) -> dg.TimeWindowPartitionMapping:
 def partition_dates(context: dg.AssetExecutionContext) -> pd.DatetimeIndex:
     """The business days this run materializes (one, or a whole backfill range)."""
     return pd.DatetimeIndex(pd.to_datetime(context.partition_keys))
+
+
+def rows_by_partition(frame: pd.DataFrame, partition_keys: list[str]) -> dict[str, pd.DataFrame]:
+    """The rows of each partition key (`date` formatted as the key); no rows for a key without any."""
+    keys = pd.to_datetime(frame[PARTITION_COLUMN]).dt.strftime("%Y-%m-%d")
+    groups = dict(tuple(frame.groupby(keys, sort=False))) if len(frame) else {}
+    return {key: groups.get(key, frame.iloc[:0]) for key in partition_keys}
+
+
+def with_partition_metadata(
+    context: dg.AssetExecutionContext,
+    frame: pd.DataFrame,
+    figures: Callable[[str, pd.DataFrame], dict] | None = None,
+    asset_key: str | None = None,
+) -> pd.DataFrame:
+    """Record each partition's own row count (and `figures(key, rows)`) on its materialization
+    (of `asset_key`, for a step that materializes several assets).
+
+    Output metadata of a range run lands on every partition of the range alike, so a day would
+    show the whole range's total: per-partition figures go through `add_asset_metadata`.
+    """
+    for key, rows in rows_by_partition(frame, list(context.partition_keys)).items():
+        extra = figures(key, rows) if figures else {}
+        context.add_asset_metadata({"dagster/row_count": len(rows), **extra}, asset_key=asset_key, partition_key=key)
+    return frame

@@ -1,31 +1,66 @@
-"""A SQLite event log that writes a batch of partition materializations in one transaction.
+"""A SQLite event log that writes partition events in batches, one transaction per shard.
 
-A range run over 500 daily partitions reports 500 materialization events per asset. Dagster's
-stock SQLite event log opens a new engine and commits twice per event, which costs ~20 ms each:
-minutes of bookkeeping for a two-year backfill. Dagster hands partition events over in batches
-when `DAGSTER_EVENT_BATCH_SIZE` is set; this storage writes each batch with one connection and
-one transaction per shard. Anything that is not a plain batch of asset events from one run goes
-through the stock per-event path. Configured in `$DAGSTER_HOME/dagster.yaml` (`instance.py`).
+A range run over 500 daily partitions reports 500 materialization events per asset and, for each
+partitioned check, 500 check evaluations (one per partition, so that the UI shows each partition
+passed or failed). Dagster's stock SQLite event log opens a new engine and commits two or three
+times per event, which costs ~20 ms each: minutes of bookkeeping for a two-year backfill.
+
+* Materializations: Dagster hands partition events over in batches when
+  `DAGSTER_EVENT_BATCH_SIZE` is set; each batch is written with one connection and one
+  transaction per shard.
+* Check evaluations of one partition each arrive one by one; they are held back and written
+  together as soon as any other event of the process arrives (at the latest the check step's
+  own success or failure event), so nothing reads them before the step has ended.
+
+Anything else goes through the stock per-event path. Configured in `$DAGSTER_HOME/dagster.yaml`
+(`instance.py`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
+import dagster as dg
 import sqlalchemy as db
-from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sql_event_log import ASSET_EVENTS
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._serdes import ConfigurableClassData
 
 
+def _is_partition_check_evaluation(event: dg.EventLogEntry) -> bool:
+    return (
+        event.is_dagster_event
+        and event.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and bool(event.run_id)
+        and event.get_dagster_event().event_specific_data.partition is not None
+    )
+
+
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._held_evaluations: list[dg.EventLogEntry] = []
+        self._held_lock = threading.Lock()
+
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData, config_value) -> BatchedSqliteEventLogStorage:
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value
+    ) -> BatchedSqliteEventLogStorage:
         return cls(inst_data=inst_data, **config_value)
 
-    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+    def store_event(self, event: dg.EventLogEntry) -> None:
+        if _is_partition_check_evaluation(event):
+            with self._held_lock:
+                self._held_evaluations.append(event)
+            return
+        self.flush_check_evaluations()
+        super().store_event(event)
+
+    def store_event_batch(self, events: Sequence[dg.EventLogEntry]) -> None:
+        self.flush_check_evaluations()
         plain_asset_batch = len({e.run_id for e in events}) == 1 and all(
             e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS and e.get_dagster_event().asset_key
             for e in events
@@ -33,20 +68,76 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         if not plain_asset_batch:
             super().store_event_batch(events)
             return
-        rows = [self._event_to_row(event) for event in events]
-        with self.run_connection(events[0].run_id) as conn:
-            conn.execute(SqlEventLogStorageTable.insert(), rows)
+        rows = self._insert_into_run_shard(events)
         with self.index_transaction() as conn:
-            conn.execute(SqlEventLogStorageTable.insert(), rows)
-            # Inside this write transaction SQLite hands out consecutive row ids, so the batch's
-            # ids are the last len(rows) ones.
-            newest = conn.execute(
-                db.select(SqlEventLogStorageTable.c.id).order_by(SqlEventLogStorageTable.c.id.desc()).limit(len(rows))
-            ).fetchall()
-            event_ids = [row[0] for row in reversed(newest)]
+            event_ids = self._insert_into_index(conn, rows)
             self._store_asset_event_tags(conn, events, event_ids)
             latest = {}
             for event, event_id in zip(events, event_ids):
                 latest[event.get_dagster_event().asset_key] = (event, event_id)
             for event, event_id in latest.values():
                 self._store_asset_event(conn, event, event_id)
+
+    def dispose(self) -> None:
+        self.flush_check_evaluations()
+        super().dispose()
+
+    def flush_check_evaluations(self) -> None:
+        """Write the held check evaluations: one transaction in the run shard, one in the index."""
+        with self._held_lock:
+            events, self._held_evaluations = self._held_evaluations, []
+        by_run: dict[str, list[dg.EventLogEntry]] = {}
+        for event in events:
+            by_run.setdefault(event.run_id, []).append(event)
+        for run_events in by_run.values():
+            rows = self._insert_into_run_shard(run_events)
+            with self.index_transaction() as conn:
+                event_ids = self._insert_into_index(conn, rows)
+                for event, event_id in zip(run_events, event_ids):
+                    self._record_check_execution(conn, event, event_id)
+
+    def _insert_into_run_shard(self, events: Sequence[dg.EventLogEntry]) -> list[dict]:
+        """Insert events of one run into its shard in one transaction; return their rows."""
+        rows = [self._event_to_row(event) for event in events]
+        with self.run_connection(events[0].run_id) as conn:
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
+        return rows
+
+    def _insert_into_index(self, index_conn, rows: list[dict]) -> list[int]:
+        """Insert the rows into the index inside `index_conn`'s transaction; return their ids."""
+        index_conn.execute(SqlEventLogStorageTable.insert(), rows)
+        # Inside this write transaction SQLite hands out consecutive row ids, so the batch's ids
+        # are the last len(rows) ones.
+        newest = index_conn.execute(
+            db.select(SqlEventLogStorageTable.c.id).order_by(SqlEventLogStorageTable.c.id.desc()).limit(len(rows))
+        ).fetchall()
+        return [row[0] for row in reversed(newest)]
+
+    def _record_check_execution(self, conn, event: dg.EventLogEntry, event_id: int) -> None:
+        """The stock evaluation update (fill in the row its planned event created, or add one),
+        on the caller's connection."""
+        evaluation = event.get_dagster_event().event_specific_data
+        target = evaluation.target_materialization_data
+        values = {
+            "execution_status": (
+                AssetCheckExecutionRecordStatus.SUCCEEDED if evaluation.passed else AssetCheckExecutionRecordStatus.FAILED
+            ).value,
+            "evaluation_event": dg.serialize_value(event),
+            "evaluation_event_timestamp": self._event_insert_timestamp(event),
+            "evaluation_event_storage_id": event_id,
+            "materialization_event_storage_id": target.storage_id if target else None,
+            "partition": evaluation.partition,
+        }
+        identity = {
+            "asset_key": evaluation.asset_key.to_string(),
+            "check_name": evaluation.check_name,
+            "run_id": event.run_id,
+        }
+        updated = conn.execute(
+            AssetCheckExecutionsTable.update()
+            .where(*(AssetCheckExecutionsTable.c[k] == v for k, v in identity.items()))
+            .where(AssetCheckExecutionsTable.c.partition == evaluation.partition)
+            .values(**values)
+        ).rowcount
+        if updated == 0:
+            conn.execute(AssetCheckExecutionsTable.insert().values(**identity, **values))

@@ -8,11 +8,20 @@ from datetime import date  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from mmrisk_dagster import DELIBERATE_BETA_APIS  # noqa: E402
 from mmrisk_dagster.sources.cleaning import clean  # noqa: E402
 from mmrisk_dagster.sources.synthetic import SyntheticConfig, cached_universe  # noqa: E402
 from tests import TEST_SALT  # noqa: E402
 
 torch.set_num_threads(2)
+
+
+
+def pytest_configure(config):
+    # pytest resets warning filters around each test: it is told the package's own named ones.
+    for category, message in DELIBERATE_BETA_APIS:
+        config.addinivalue_line("filterwarnings", f"ignore:{message}:{category.__module__}.{category.__name__}")
+
 
 SMALL = SyntheticConfig(n_entities=12, start=date(2024, 1, 1), end=date(2024, 6, 28), seed=3)
 

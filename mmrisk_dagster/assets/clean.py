@@ -9,7 +9,8 @@ whose suite fails blocks its own lineage, not every other table's.
 import dagster as dg
 import pandas as pd
 
-from mmrisk_dagster.partitions import daily_partitions, single_run
+from mmrisk_dagster.catalog import table_preview
+from mmrisk_dagster.partitions import daily_partitions, rows_by_partition, single_run, with_partition_metadata
 from mmrisk_dagster.resources import DataSourceResource
 from mmrisk_dagster.sources.cleaning import clean, empty_quarantine
 
@@ -58,15 +59,20 @@ def _cleaned_asset(name: str, table: str) -> dg.AssetsDefinition:
     def _clean(context: dg.AssetExecutionContext, raw: pd.DataFrame, data_source: DataSourceResource):
         result = clean(table, raw, data_source.salt())
         changes = result.entity_id_changes
+        raw_rows = rows_by_partition(raw, context.partition_keys)
+        rejected = rows_by_partition(result.rejected, context.partition_keys)
         if name in context.selected_output_names:
+            with_partition_metadata(context, result.clean, lambda key, rows: {
+                "rows_in": len(raw_rows[key]),
+                "rows_quarantined": len(rejected[key]),
+                "reasons": dg.MetadataValue.json(rejected[key]["reason"].value_counts().to_dict()),
+            }, asset_key=name)
             yield dg.Output(result.clean, output_name=name, metadata={
-                "rows_in": len(raw),
-                "rows_quarantined": len(result.rejected),
-                "reasons": dg.MetadataValue.json(result.rejected["reason"].value_counts().to_dict()),
-                "entity_ids_normalized": len(changes),
+                "entity_ids_normalized_in_run": len(changes),
                 "entity_id_changes": dg.MetadataValue.json(dict(list(changes.items())[:ENTITY_ID_CHANGES_SHOWN])),
             })
         if rejected_name(name) in context.selected_output_names:
+            with_partition_metadata(context, result.rejected, asset_key=rejected_name(name))
             yield dg.Output(result.rejected, output_name=rejected_name(name))
 
     return _clean
@@ -86,7 +92,6 @@ cleaned_assets = [_cleaned_asset(name, table) for name, table in CLEANED.items()
 )
 def quarantine(context: dg.AssetExecutionContext, **rejected: pd.DataFrame) -> pd.DataFrame:
     frame = pd.concat([p for p in rejected.values() if len(p)] or [empty_quarantine()], ignore_index=True)
-    context.add_output_metadata(
-        {"by_source": dg.MetadataValue.json(frame.groupby("source").size().to_dict())}
-    )
-    return frame
+    return with_partition_metadata(context, frame, lambda key, rows: {
+        "reasons": table_preview(rows.groupby(["source", "reason"]).size().rename("rows").reset_index(), limit=50)
+    })

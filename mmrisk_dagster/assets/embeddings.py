@@ -1,5 +1,7 @@
 """Modality embeddings: stateless per partition, each value for date t built from data <= t."""
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 
@@ -12,13 +14,20 @@ from mmrisk_dagster.ml.features import (
     price_windows,
 )
 from mmrisk_dagster.ml.text import encode_texts
-from mmrisk_dagster.partitions import daily_partitions, lookback, partition_dates, single_run
+from mmrisk_dagster.partitions import (
+    daily_partitions,
+    lookback,
+    partition_dates,
+    rows_by_partition,
+    single_run,
+    with_partition_metadata,
+)
 from mmrisk_dagster.resources import ComputeResource
 from mmrisk_dagster.sources.cleaning import fundamental_feature_columns
 
 FUNDAMENTALS_MAX_AGE = 130  # business days: a filing older than two quarters counts as missing
 
-_common = dict(
+_common: dict[str, Any] = dict(
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     group_name="embeddings",
@@ -33,9 +42,9 @@ _common = dict(
     **_common,
 )
 def fundamentals_embedding(context: dg.AssetExecutionContext, fundamentals: pd.DataFrame) -> pd.DataFrame:
-    return fundamentals_asof(
+    return with_partition_metadata(context, fundamentals_asof(
         fundamentals, partition_dates(context), fundamental_feature_columns(fundamentals), FUNDAMENTALS_MAX_AGE
-    )
+    ))
 
 
 @dg.asset(
@@ -46,7 +55,7 @@ def fundamentals_embedding(context: dg.AssetExecutionContext, fundamentals: pd.D
     **_common,
 )
 def price_sequence_embedding(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.DataFrame:
-    return price_windows(prices, partition_dates(context))
+    return with_partition_metadata(context, price_windows(prices, partition_dates(context)))
 
 
 @dg.asset(
@@ -57,7 +66,7 @@ def price_sequence_embedding(context: dg.AssetExecutionContext, prices: pd.DataF
     **_common,
 )
 def chart_image_embedding(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.DataFrame:
-    return chart_images(prices, partition_dates(context))
+    return with_partition_metadata(context, chart_images(prices, partition_dates(context)))
 
 
 def _text_embedding(name: str, table: str, text_of, author_column: str | None, description: str):
@@ -65,9 +74,12 @@ def _text_embedding(name: str, table: str, text_of, author_column: str | None, d
     def _embed(context: dg.AssetExecutionContext, compute: ComputeResource, **tables: pd.DataFrame) -> pd.DataFrame:
         docs = tables[table]
         encoder = compute.encoder()
-        vectors, encoded = encode_texts(text_of(docs), encoder, compute.text_cache())
-        context.add_output_metadata({"documents": len(docs), "newly_encoded": encoded, "encoder": encoder.name})
-        return aggregate_text(docs, vectors, author_column)
+        vectors, encoded = encode_texts(text_of(docs), encoder, compute.text_cache(), log=context.log.info)
+        context.add_output_metadata({"newly_encoded_in_run": encoded, "encoder": encoder.name})
+        documents = rows_by_partition(docs, context.partition_keys)
+        return with_partition_metadata(
+            context, aggregate_text(docs, vectors, author_column), lambda key, rows: {"documents": len(documents[key])}
+        )
 
     return _embed
 

@@ -1,15 +1,18 @@
 """The aligned modality panel, the learned shared space and the projected shared embeddings."""
 
+from typing import Literal
+
 import dagster as dg
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
+from mmrisk_dagster.ml.artifacts import load_shared_space, save_shared_space
 from mmrisk_dagster.ml.inputs import infer_dims, panel_arrays
 from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, MODALITIES, PanelSpec, assemble_panel
-from mmrisk_dagster.ml.artifacts import load_shared_space, save_shared_space
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window, shared_embedding_frame
 from mmrisk_dagster.ml.training import chronological_split, split_index
-from mmrisk_dagster.partitions import daily_partitions, lookback, partition_dates, single_run
+from mmrisk_dagster.partitions import daily_partitions, lookback, partition_dates, single_run, with_partition_metadata
 from mmrisk_dagster.resources import TrainingWindowResource, WarehouseResource
 
 EMBEDDING_ASSETS = {
@@ -22,9 +25,17 @@ EMBEDDING_ASSETS = {
 
 
 class PanelConfig(dg.Config):
-    missing_policy: str = "mask"
-    news_max_age: int = DEFAULT_MAX_AGE["news"]
-    social_max_age: int = DEFAULT_MAX_AGE["social"]
+    missing_policy: Literal["mask", "zero", "mean", "cross_modal"] = Field(
+        default="mask",
+        description="How an absent modality reaches the model: mask (left out of the attention), zero, "
+        "mean (of the training rows) or cross_modal (imputed from the present modalities).",
+    )
+    news_max_age: int = Field(
+        default=DEFAULT_MAX_AGE["news"], description="Business days an article stays the entity's current news."
+    )
+    social_max_age: int = Field(
+        default=DEFAULT_MAX_AGE["social"], description="Business days posts stay the entity's current social signal."
+    )
 
 
 @dg.asset(
@@ -46,27 +57,29 @@ def modality_panel(context: dg.AssetExecutionContext, config: PanelConfig, **emb
     )
     by_modality = {m: embeddings[asset] for m, asset in EMBEDDING_ASSETS.items()}
     panel = assemble_panel(by_modality, partition_dates(context), spec)
-    coverage = {m: float(panel[f"{m}_present"].mean()) if len(panel) else 0.0 for m in MODALITIES}
-    context.add_output_metadata(
-        {"coverage": dg.MetadataValue.json(coverage), "missing_policy": config.missing_policy}
-    )
-    return panel
+    context.add_output_metadata({"missing_policy": config.missing_policy})
+    return with_partition_metadata(context, panel, lambda key, rows: {"coverage": dg.MetadataValue.json(
+        {m: float(rows[f"{m}_present"].mean()) if len(rows) else 0.0 for m in MODALITIES}
+    )})
 
 
 class SharedSpaceRunConfig(dg.Config):
     """Run config mirror of `ml.shared_space.SharedSpaceConfig` (defaults come from there)."""
 
-    d: int = SharedSpaceConfig.d
-    epochs: int = SharedSpaceConfig.epochs
-    lr: float = SharedSpaceConfig.lr
-    batch_size: int = SharedSpaceConfig.batch_size
-    temperature: float = SharedSpaceConfig.temperature
-    modality_dropout: float = SharedSpaceConfig.modality_dropout
-    seed: int = SharedSpaceConfig.seed
+    d: int = Field(default=SharedSpaceConfig.d, description="Dimension of the shared space.")
+    epochs: int = Field(default=SharedSpaceConfig.epochs, description="Passes over the training dates.")
+    lr: float = Field(default=SharedSpaceConfig.lr, description="Adam learning rate.")
+    batch_size: int = Field(default=SharedSpaceConfig.batch_size, description="Entity-dates per step.")
+    temperature: float = Field(default=SharedSpaceConfig.temperature, description="InfoNCE softmax temperature.")
+    modality_dropout: float = Field(
+        default=SharedSpaceConfig.modality_dropout, description="Probability of hiding a present modality in a step."
+    )
+    seed: int = Field(default=SharedSpaceConfig.seed, description="Random seed of initialization and batching.")
 
 
 @dg.asset(
     group_name="fusion",
+    backfill_policy=single_run,
     kinds={"pytorch"},
     description="Modality encoders (GRU, CNN, MLPs) projecting every modality into one d-dimensional "
     "space, trained on the training dates only with cross-modal InfoNCE and modality dropout; "
@@ -117,10 +130,10 @@ def shared_space(
     description="Every entity-date's modalities projected into the shared space (zero where absent), "
     "plus their mean: the vectors behind cross-modal similarity search.",
 )
-def shared_embeddings(modality_panel: pd.DataFrame, shared_space: dict) -> pd.DataFrame:
+def shared_embeddings(context: dg.AssetExecutionContext, modality_panel: pd.DataFrame, shared_space: dict) -> pd.DataFrame:
     model = load_shared_space(shared_space)
     frame = shared_embedding_frame(model, panel_arrays(modality_panel, model.dims))
-    return frame.assign(shared_space_version=shared_space["version"])
+    return with_partition_metadata(context, frame.assign(shared_space_version=shared_space["version"]))
 
 
 fusion_assets = [modality_panel, shared_space, shared_embeddings]

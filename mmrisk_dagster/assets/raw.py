@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from mmrisk_dagster.partitions import daily_partitions, partition_dates, single_run
+from mmrisk_dagster.partitions import daily_partitions, partition_dates, single_run, with_partition_metadata
 from mmrisk_dagster.resources import DataSourceResource
 from mmrisk_dagster.sources import is_transient
 
@@ -42,7 +42,7 @@ def _raw_asset(table: str) -> dg.AssetsDefinition:
             wait = FIRST_RETRY_WAIT_SECONDS * 2 ** context.retry_number
             raise dg.RetryRequested(max_retries=SOURCE_RETRIES, seconds_to_wait=wait) from error
         context.add_output_metadata({"source": data_source.kind})
-        return frame
+        return with_partition_metadata(context, frame)
 
     return _raw
 

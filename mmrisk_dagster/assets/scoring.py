@@ -2,16 +2,17 @@
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from mmrisk_dagster.automation import SCORES_FRESHNESS
-from mmrisk_dagster.ml.artifacts import load_multitask
-from mmrisk_dagster.ml.inputs import panel_arrays
-from mmrisk_dagster.ml.scoring import alerts, score
-from mmrisk_dagster.partitions import daily_partitions, single_run
+from mmrisk_dagster.catalog import table_preview
+from mmrisk_dagster.ml.scoring import alerts
+from mmrisk_dagster.partitions import daily_partitions, single_run, with_partition_metadata
+from mmrisk_dagster.resources import MlflowResource
 
 
 class ModelGateError(RuntimeError):
-    """Raised when scoring is asked to use a model that failed its gate."""
+    """Raised when scoring runs before the current model has been evaluated."""
 
 
 @dg.asset(
@@ -21,25 +22,31 @@ class ModelGateError(RuntimeError):
     group_name="scoring",
     freshness_policy=SCORES_FRESHNESS,
     kinds={"pytorch", "parquet"},
-    description="Per entity-date: calibrated default probability, predicted volatility, movement "
+    description="Per entity-date, from the registered `champion` model (the latest version that passed its "
+    "gate): calibrated default probability, predicted volatility and one-day VaR 95/99, movement "
     "probability, expected news tone, the explanation (each modality's attention weight and the default "
     "log-odds its linear term adds, with the modality that raised it most) and model version.",
 )
-def risk_scores(modality_panel: pd.DataFrame, multitask_model: dict, model_evaluation: dict) -> pd.DataFrame:
+def risk_scores(
+    context: dg.AssetExecutionContext,
+    modality_panel: pd.DataFrame,
+    multitask_model: dict,
+    model_evaluation: dict,
+    mlflow: MlflowResource,
+) -> pd.DataFrame:
     if model_evaluation["model_version"] != multitask_model["version"]:
         raise ModelGateError(
             f"model_evaluation describes model {model_evaluation['model_version']} but the current model is "
             f"{multitask_model['version']}: materialize model_evaluation (and its gate) first"
         )
-    if not model_evaluation.get("gate", {}).get("passed", False):
-        raise ModelGateError(f"model {multitask_model['version']} failed its gate: {model_evaluation.get('gate')}")
-    models = load_multitask(multitask_model)
-    return score(models, panel_arrays(modality_panel, multitask_model["dims"]), multitask_model)
+    scores = mlflow.load_champion().predict(modality_panel)
+    context.add_output_metadata({"model_uri": mlflow.champion_uri()})
+    return with_partition_metadata(context, scores)
 
 
 class AlertConfig(dg.Config):
-    probability_threshold: float = 0.2
-    percentile: float = 0.98
+    probability_threshold: float = Field(default=0.2, description="Alert when the calibrated default probability reaches this.")
+    percentile: float = Field(default=0.98, description="Alert when the day's cross-sectional rank of the probability reaches this.")
 
 
 @dg.asset(
@@ -51,8 +58,12 @@ class AlertConfig(dg.Config):
     description="Entity-dates whose default probability crosses the threshold or the cross-sectional "
     "percentile, with the modality that raised the default log-odds most and the most attended one.",
 )
-def risk_alerts(config: AlertConfig, risk_scores: pd.DataFrame) -> pd.DataFrame:
-    return alerts(risk_scores, config.probability_threshold, config.percentile)
+def risk_alerts(context: dg.AssetExecutionContext, config: AlertConfig, risk_scores: pd.DataFrame) -> pd.DataFrame:
+    flagged = alerts(risk_scores, config.probability_threshold, config.percentile)
+    shown = ["entity_id", "default_probability", "percentile", "reason", "top_default_driver"]
+    return with_partition_metadata(context, flagged, lambda key, rows: {
+        "top_alerts": table_preview(rows.sort_values("default_probability", ascending=False)[shown], limit=5)
+    })
 
 
 scoring_assets = [risk_scores, risk_alerts]

@@ -5,14 +5,19 @@ such check is blocking, so downstream assets do not run. Distribution or freshne
 shown in the UI, nothing stops. A check that finds both reports ERROR.
 
 * raw, cleaned and quarantine tables: `expectations`, the Great Expectations suite
-  `assets/expectations/<asset>.json` (`checks/gx.py`; the cleaned tables' suites include their
+  `checks/expectations/<asset>.json` (`checks/gx.py`; the cleaned tables' suites include their
   unique keys), plus `rows_conserved` (raw = clean + quarantined, per partition) on every
   cleaned table and `keys_unique_across_partitions` on news, posts and events;
 * embeddings: `vectors_valid` (dimension, finite values, one row per entity-date: ERROR; norms
   outside the range their construction allows: WARN);
 * panel: `modality_coverage`, each modality's coverage per date against its trailing average;
 * shared space: `alignment_above_random`; model: the `model_gate`; scores: `scores_valid`.
+
+Checks on partitioned assets report one evaluation per partition of the run (`per_partition`), so
+the UI shows each day passed or failed after a range run.
 """
+
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 import numpy as np
@@ -22,17 +27,45 @@ from mmrisk_dagster.assets.clean import CLEANED, rejected_name
 from mmrisk_dagster.assets.embeddings import embedding_assets
 from mmrisk_dagster.assets.raw import RAW_TABLES
 from mmrisk_dagster.checks import gx
-from mmrisk_dagster.checks.invariants import VectorSpec, coverage_by_date, coverage_drops, inspect_vectors
-from mmrisk_dagster.ml.features import CHART_HEIGHT, CHART_WIDTH, PRICE_FEATURES, PRICE_WINDOW
+from mmrisk_dagster.checks.invariants import (
+    VectorSpec,
+    coverage_by_date,
+    coverage_drops,
+    inspect_vectors,
+)
+from mmrisk_dagster.checks.preflight import preflight_checks
+from mmrisk_dagster.ml.features import (
+    CHART_HEIGHT,
+    CHART_WIDTH,
+    PRICE_FEATURES,
+    PRICE_WINDOW,
+)
 from mmrisk_dagster.ml.panel import MODALITIES
 from mmrisk_dagster.ml.text import TEXT_DIM
-from mmrisk_dagster.partitions import daily_partitions
+from mmrisk_dagster.partitions import daily_partitions, rows_by_partition
 from mmrisk_dagster.resources import WarehouseResource
 from mmrisk_dagster.sources.calendar import business_day_offset, business_days
 from mmrisk_dagster.sources.contract import CONTRACTS, PARTITION_COLUMN
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 GX_ASSETS = (*(f"raw_{t}" for t in RAW_TABLES), *CLEANED, "quarantine")
+
+
+def per_partition(context: dg.AssetCheckExecutionContext, results: Mapping[str, dg.AssetCheckResult]) -> Iterator:
+    """Yield `results[key]` as the evaluation of partition `key`, for every partition of the run.
+
+    An `AssetCheckResult` returned from a range run carries no partition, which leaves every
+    partition of the range "planned", then "skipped" in the UI. A failed blocking (ERROR) partition
+    fails the check's step as a failed `AssetCheckResult` would.
+    """
+    (spec,) = context.check_specs
+    for key in context.partition_keys:
+        result = results[key]
+        yield dg.AssetCheckEvaluation(
+            asset_key=spec.asset_key, check_name=spec.name, passed=result.passed, severity=result.severity,
+            description=result.description, metadata=result.metadata, blocking=spec.blocking, partition=key,
+        )
+    yield dg.Output(None)  # the check's own output, which the assets its blocking verdict guards wait on
 
 
 def expectation_result(outcome: gx.SuiteOutcome) -> dg.AssetCheckResult:
@@ -59,37 +92,49 @@ def _expectations_check(asset: str) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(
         asset=asset, name="expectations", blocking=True, partitions_def=daily_partitions,
-        description=f"Great Expectations suite assets/expectations/{asset}.json. {suite.get('meta', {}).get('description', '')} "
+        description=f"Great Expectations suite mmrisk_dagster/checks/expectations/{asset}.json. {suite.get('meta', {}).get('description', '')} "
         "ERROR (blocks downstream) when a critical expectation fails, WARN when only warnings do.",
     )
-    def expectations(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame) -> dg.AssetCheckResult:
+    def expectations(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame) -> Iterator:
+        # One validation of the run's whole range (a suite run per day would cost minutes on a
+        # two-year backfill); every partition of the range gets its verdict.
         days = pd.DatetimeIndex(pd.to_datetime(context.partition_keys))
-        return expectation_result(gx.validate(frame, asset, gx.range_parameters(days.min(), days.max())))
+        result = expectation_result(gx.validate(frame, asset, gx.range_parameters(days.min(), days.max())))
+        result = result.with_metadata({**result.metadata, "validated_range": f"{days.min().date()}..{days.max().date()}"})
+        yield from per_partition(context, dict.fromkeys(context.partition_keys, result))
 
     return expectations
+
+
+def rows_conservation(table: str, frame: pd.DataFrame, raw: pd.DataFrame, rejected: pd.DataFrame,
+                      partition_keys: list[str]) -> dict[str, dg.AssetCheckResult]:
+    """Per partition key: raw rows = clean rows + rows of `table` rejected that day."""
+    counts = pd.DataFrame({
+        "raw": raw.groupby(PARTITION_COLUMN).size(),
+        "clean": frame.groupby(PARTITION_COLUMN).size(),
+        "quarantined": rejected[rejected["source"] == table].groupby(PARTITION_COLUMN).size(),
+    }).fillna(0).astype(int)
+    counts.index = pd.to_datetime(counts.index).strftime("%Y-%m-%d")
+    counts = counts.reindex(partition_keys, fill_value=0)
+    results = {}
+    for key, (n_raw, n_clean, n_quarantined) in counts.iterrows():
+        balanced = bool(n_raw == n_clean + n_quarantined)
+        results[key] = dg.AssetCheckResult(
+            passed=balanced, severity=ERROR,
+            description=f"{n_raw} raw rows = {n_clean} clean + {n_quarantined} quarantined" if balanced else
+            f"{n_raw} raw rows but {n_clean} clean + {n_quarantined} quarantined: rows were lost or counted twice",
+            metadata={"rows_in": int(n_raw), "rows_clean": int(n_clean), "rows_quarantined": int(n_quarantined)},
+        )
+    return results
 
 
 def _rows_conserved_check(name: str, table: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=name, name="rows_conserved", blocking=True, partitions_def=daily_partitions,
                     additional_ins={"raw": dg.AssetIn(f"raw_{table}"), "rejected": dg.AssetIn(rejected_name(name))},
                     description="Every raw row is either clean or quarantined, partition by partition: nothing is lost.")
-    def rows_conserved(frame: pd.DataFrame, raw: pd.DataFrame, rejected: pd.DataFrame) -> dg.AssetCheckResult:
-        quarantined = rejected[rejected["source"] == table]
-        per_day = pd.DataFrame({
-            "raw": raw.groupby(PARTITION_COLUMN).size(),
-            "clean": frame.groupby(PARTITION_COLUMN).size(),
-            "quarantined": quarantined.groupby(PARTITION_COLUMN).size(),
-        }).fillna(0).astype(int)
-        unbalanced = per_day[per_day["raw"] != per_day["clean"] + per_day["quarantined"]]
-        return dg.AssetCheckResult(
-            passed=unbalanced.empty, severity=ERROR,
-            metadata={
-                "rows_in": len(raw), "rows_clean": len(frame), "rows_quarantined": len(quarantined),
-                "unbalanced_partitions": dg.MetadataValue.json(
-                    {str(d.date()): r.to_dict() for d, r in unbalanced.head(10).iterrows()}
-                ),
-            },
-        )
+    def rows_conserved(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame, raw: pd.DataFrame,
+                       rejected: pd.DataFrame) -> Iterator:
+        yield from per_partition(context, rows_conservation(table, frame, raw, rejected, context.partition_keys))
 
     return rows_conserved
 
@@ -145,32 +190,38 @@ VECTOR_SPECS = {
 }
 
 
+def vector_result(report) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=report.structurally_valid and report.norms_in_range,
+        severity=ERROR if not report.structurally_valid else WARN,
+        metadata={
+            "rows": report.rows,
+            "dimension": report.dimensions[0] if len(report.dimensions) == 1 else 0,
+            "dimensions_seen": dg.MetadataValue.json(report.dimensions),
+            "expected_dimension": report.expected_dimension or 0,
+            "non_finite_rows": report.non_finite_rows,
+            "duplicate_keys": report.duplicate_keys,
+            "norm_min": report.norm_min,
+            "norm_median": report.norm_median,
+            "norm_max": report.norm_max,
+            "norm_bounds": dg.MetadataValue.json(list(report.norm_bounds)),
+            "norm_out_of_range_rows": report.out_of_range_rows,
+            "examples": dg.MetadataValue.json(report.examples),
+        },
+    )
+
+
 def _embedding_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     spec = VECTOR_SPECS[asset.key.to_user_string()]
 
     @dg.asset_check(asset=asset, name="vectors_valid", blocking=True, partitions_def=daily_partitions,
                     description="ERROR: vectors of another dimension, non-finite values or two rows for one "
                     "entity-date. WARN: norms outside the range the embedding's construction allows.")
-    def vectors_valid(frame: pd.DataFrame) -> dg.AssetCheckResult:
-        report = inspect_vectors(frame, spec)
-        return dg.AssetCheckResult(
-            passed=report.structurally_valid and report.norms_in_range,
-            severity=ERROR if not report.structurally_valid else WARN,
-            metadata={
-                "rows": report.rows,
-                "dimension": report.dimensions[0] if len(report.dimensions) == 1 else 0,
-                "dimensions_seen": dg.MetadataValue.json(report.dimensions),
-                "expected_dimension": report.expected_dimension or 0,
-                "non_finite_rows": report.non_finite_rows,
-                "duplicate_keys": report.duplicate_keys,
-                "norm_min": report.norm_min,
-                "norm_median": report.norm_median,
-                "norm_max": report.norm_max,
-                "norm_bounds": dg.MetadataValue.json(list(report.norm_bounds)),
-                "norm_out_of_range_rows": report.out_of_range_rows,
-                "examples": dg.MetadataValue.json(report.examples),
-            },
-        )
+    def vectors_valid(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame) -> Iterator:
+        yield from per_partition(context, {
+            key: vector_result(inspect_vectors(rows, spec))
+            for key, rows in rows_by_partition(frame, context.partition_keys).items()
+        })
 
     return vectors_valid
 
@@ -182,7 +233,7 @@ COVERAGE_WINDOW = 20  # business days of trailing coverage a date is compared wi
                 description=f"Warns when a modality's coverage on a date falls below a quarter of its average "
                 f"over the previous {COVERAGE_WINDOW} business days, or when the panel is empty.")
 def modality_coverage(context: dg.AssetCheckExecutionContext, modality_panel: pd.DataFrame,
-                      warehouse: WarehouseResource) -> dg.AssetCheckResult:
+                      warehouse: WarehouseResource) -> Iterator:
     days = pd.DatetimeIndex(pd.to_datetime(context.partition_keys))
     # The trailing window of the first days lies before this run: read it from the warehouse.
     before = business_days(business_day_offset(days[:1], -COVERAGE_WINDOW)[0], days[0] - pd.Timedelta(days=1))
@@ -193,16 +244,23 @@ def modality_coverage(context: dg.AssetCheckExecutionContext, modality_panel: pd
     panel = pd.concat([history, modality_panel], ignore_index=True)
     coverage, rows = coverage_by_date(panel, MODALITIES)
     drops = coverage_drops(coverage, rows, days, window=COVERAGE_WINDOW)
-    in_run = coverage[coverage.index.isin(days)]
-    return dg.AssetCheckResult(
-        passed=len(modality_panel) > 0 and drops.empty, severity=WARN,
-        metadata={
-            "rows": len(modality_panel),
-            "coverage": dg.MetadataValue.json({m: float(in_run[m].mean()) if len(in_run) else 0.0 for m in MODALITIES}),
-            "dates_with_a_drop": int(drops["date"].nunique()) if len(drops) else 0,
-            "drops": dg.MetadataValue.json(drops.head(10).astype(str).to_dict(orient="records")),
-        },
-    )
+    drop_keys = set(pd.to_datetime(drops["date"]).dt.strftime("%Y-%m-%d")) if len(drops) else set()
+    coverage.index = pd.to_datetime(coverage.index).strftime("%Y-%m-%d")
+    rows_per_key = {key: len(frame) for key, frame in rows_by_partition(modality_panel, context.partition_keys).items()}
+    results = {}
+    for key in context.partition_keys:
+        day_drops = drops[pd.to_datetime(drops["date"]).dt.strftime("%Y-%m-%d") == key] if key in drop_keys else drops.iloc[:0]
+        results[key] = dg.AssetCheckResult(
+            passed=len(modality_panel) > 0 and key not in drop_keys, severity=WARN,
+            metadata={
+                "rows": rows_per_key[key],
+                "coverage": dg.MetadataValue.json(
+                    {m: float(coverage.at[key, m]) if key in coverage.index else 0.0 for m in MODALITIES}
+                ),
+                "drops": dg.MetadataValue.json(day_drops.astype(str).to_dict(orient="records")),
+            },
+        )
+    yield from per_partition(context, results)
 
 
 @dg.asset_check(asset="shared_space", description="Held-out cross-modal recall@10 is at least twice random.")
@@ -221,7 +279,8 @@ def alignment_above_random(shared_space: dict) -> dg.AssetCheckResult:
 @dg.asset_check(asset="model_evaluation", blocking=True,
                 description="Blocks scoring with a model whose AUC on the primary task, on the gate split "
                 "(which nothing was fitted, early-stopped or calibrated on), is below the best baseline's "
-                "(minus the configured tolerance).")
+                "(minus the configured tolerance). Metadata: the margin with its bootstrap-over-entities "
+                "standard error and 95% interval; passing moves the registry's `champion` alias to the model.")
 def model_gate(model_evaluation: dict) -> dg.AssetCheckResult:
     gate = model_evaluation["gate"]
     return dg.AssetCheckResult(
@@ -239,7 +298,13 @@ def _gate_metadata_value(value):
 @dg.asset_check(asset="risk_scores", blocking=True, partitions_def=daily_partitions,
                 description="Probabilities in [0, 1], positive finite volatility, one row per entity-date, "
                 "non-negative attention weights summing to one.")
-def scores_valid(risk_scores: pd.DataFrame) -> dg.AssetCheckResult:
+def scores_valid(context: dg.AssetCheckExecutionContext, risk_scores: pd.DataFrame) -> Iterator:
+    yield from per_partition(context, {
+        key: score_validity(rows) for key, rows in rows_by_partition(risk_scores, context.partition_keys).items()
+    })
+
+
+def score_validity(risk_scores: pd.DataFrame) -> dg.AssetCheckResult:
     probability_columns = ["default_probability", "movement_probability"]
     probabilities = risk_scores[probability_columns]
     in_range = bool(((probabilities >= 0) & (probabilities <= 1)).all().all())  # NaN fails too
@@ -251,14 +316,16 @@ def scores_valid(risk_scores: pd.DataFrame) -> dg.AssetCheckResult:
     unique = not risk_scores.duplicated(["entity_id", "date"]).any()
     return dg.AssetCheckResult(
         passed=in_range and volatility_valid and attention_valid and unique, severity=ERROR,
-        metadata={"probabilities_in_range": in_range, "volatility_positive_finite": volatility_valid,
-                  "keys_unique": unique, "max_attention_error": attention_error},
+        metadata={"rows": len(risk_scores), "probabilities_in_range": in_range,
+                  "volatility_positive_finite": volatility_valid, "keys_unique": unique,
+                  "max_attention_error": attention_error},
     )
 
 
 asset_checks = [
     *[_expectations_check(asset) for asset in GX_ASSETS],
     *[_rows_conserved_check(name, table) for name, table in CLEANED.items()],
+    *preflight_checks,
     *[_keys_unique_check(name, key) for name, key in UNIQUE_ACROSS_PARTITIONS.items()],
     *[_embedding_check(asset) for asset in embedding_assets],
     modality_coverage,

@@ -1,6 +1,7 @@
 """Great Expectations (GX Core 1.x) runner: a DataFrame and a JSON suite in, a plain outcome out.
 
-Suites are reviewable JSON files, `assets/expectations/<suite>.json`, in GX's own suite format:
+Suites are reviewable JSON files shipped with the package, `mmrisk_dagster/checks/expectations/<suite>.json`,
+in GX's own suite format:
 `name`, `meta.row_key` (the columns that identify a bad row in the examples) and `expectations`,
 each with `type`, `kwargs`, `severity` (`critical` = the data is unusable: Dagster ERROR, blocking;
 `warning` = drift worth a look: Dagster WARN) and `meta.why`. Kwargs may use suite parameters
@@ -23,7 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "assets" / "expectations"
+# Package data (pyproject.toml): an installed wheel carries the suites beside this module.
+EXPECTATIONS_DIR = Path(__file__).resolve().parent / "expectations"
 SEVERITIES = ("critical", "warning", "info")
 EXAMPLES = 5
 _EXAMPLE_CHARS = 120
@@ -115,7 +117,9 @@ def _gx():
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
 
     def context():
         config = DataContextConfig(

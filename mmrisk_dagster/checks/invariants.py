@@ -62,7 +62,7 @@ def _row_norms(values: pd.Series, image: bool) -> tuple[np.ndarray, np.ndarray]:
     rows = [np.asarray(v, dtype=np.float64) for v in values]
     if rows and len({len(r) for r in rows}) == 1:
         matrix = np.stack(rows)
-        finite = np.isfinite(matrix).all(axis=1)
+        finite = np.asarray(np.isfinite(matrix).all(axis=1))
         return finite, np.linalg.norm(np.where(np.isfinite(matrix), matrix, 0.0), axis=1)
     finite = np.array([np.isfinite(r).all() for r in rows], dtype=bool)
     return finite, np.array([np.linalg.norm(np.where(np.isfinite(r), r, 0.0)) for r in rows])
@@ -73,7 +73,12 @@ def inspect_vectors(frame: pd.DataFrame, spec: VectorSpec, examples: int = 5) ->
     dimensions = sorted({int(n) for n in values.map(len)})
     finite, norms = _row_norms(values, image=spec.column == "image")
     dimension = spec.dimension or (dimensions[0] if dimensions else 0)
-    upper = spec.norm_max if spec.norm_max is not None else spec.norm_per_sqrt_dim * float(np.sqrt(dimension))
+    if spec.norm_max is not None:
+        upper = spec.norm_max
+    elif spec.norm_per_sqrt_dim is not None:
+        upper = spec.norm_per_sqrt_dim * float(np.sqrt(dimension))
+    else:
+        raise ValueError(f"the VectorSpec of '{spec.column}' sets neither norm_max nor norm_per_sqrt_dim")
     out_of_range = finite & ((norms < spec.norm_min) | (norms > upper))
     flagged = ~finite | out_of_range
     sample = frame.loc[flagged, ["entity_id", "date"]].head(examples).assign(norm=norms[flagged][:examples])

@@ -71,7 +71,7 @@ class ChartEncoder(nn.Module):
 
 
 def build_encoders(dims: dict[str, int], d: int) -> nn.ModuleDict:
-    encoders = {}
+    encoders: dict[str, nn.Module] = {}
     for modality, dim in dims.items():
         if modality == "prices":
             encoders[modality] = SequenceEncoder(len(PRICE_FEATURES), d)

@@ -81,7 +81,7 @@ def _scale_rows(values: np.ndarray, low: np.ndarray, high: np.ndarray, rows: int
 def render_charts(ohlcv: np.ndarray, moving_average: np.ndarray) -> np.ndarray:
     """Bit-packed images (n, H*W/8) from windows `ohlcv` (n, window, 5) and MA (n, window)."""
     n, window, _ = ohlcv.shape
-    o, h, l, c, v = (ohlcv[:, :, i] for i in range(5))
+    o, h, l, c, v = (ohlcv[:, :, i] for i in range(5))  # noqa: E741 (open, high, low, close, volume)
     ma = np.where(np.isfinite(moving_average), moving_average, c)
     low = np.minimum(l.min(axis=1), ma.min(axis=1))[:, None]
     high = np.maximum(h.max(axis=1), ma.max(axis=1))[:, None]
@@ -95,6 +95,7 @@ def render_charts(ohlcv: np.ndarray, moving_average: np.ndarray) -> np.ndarray:
     grid = np.arange(CHART_PRICE_ROWS)[None, None, :]
     bars = (grid >= rows["h"][:, :, None]) & (grid <= rows["l"][:, :, None])
     image[:, :CHART_PRICE_ROWS, 1::3] |= bars.transpose(0, 2, 1)
+    v = np.nan_to_num(v, nan=0.0)  # volume is optional: without it the volume pane stays empty
     volume_height = np.round(v / np.maximum(v.max(axis=1, keepdims=True), 1e-12) * CHART_VOLUME_ROWS)
     vgrid = np.arange(CHART_VOLUME_ROWS)[None, None, :]
     vbars = vgrid >= (CHART_VOLUME_ROWS - volume_height[:, :, None])

@@ -132,8 +132,9 @@ class MultitaskFusionModel(nn.Module):
         self.log_vars = nn.Parameter(torch.zeros(len(TASKS)))
         # Frozen modalities arrive as precomputed tokens, without the raw input to summarize.
         sizes = {m: summary_size(m, dim) for m, dim in dims.items() if m not in config.frozen_modalities} if config.wide else {}
-        self.wide = nn.ModuleDict({m: nn.Linear(k, 1, bias=False) for m, k in sizes.items() if k})
-        for m, layer in self.wide.items():
+        wide = {m: nn.Linear(k, 1, bias=False) for m, k in sizes.items() if k}
+        self.wide = nn.ModuleDict(wide)
+        for m, layer in wide.items():
             nn.init.zeros_(layer.weight)
             self.register_buffer(f"wide_mean_{m}", torch.zeros(layer.in_features))
             self.register_buffer(f"wide_scale_{m}", torch.ones(layer.in_features))

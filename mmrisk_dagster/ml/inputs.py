@@ -9,14 +9,11 @@ import pandas as pd
 import torch
 
 from mmrisk_dagster.ml.features import (
-    CHART_HEIGHT,
-    CHART_WIDTH,
     PRICE_FEATURES,
     unpack_charts,
 )
 from mmrisk_dagster.ml.panel import MODALITIES, VECTOR_COLUMN
 
-CHART_BYTES = CHART_HEIGHT * CHART_WIDTH // 8
 AGE_SCALE = 20.0
 
 

@@ -49,7 +49,7 @@ def _carry_forward(observed: pd.DataFrame, targets: pd.DataFrame, column: str, m
         direction="backward", tolerance=max_age,
     )
     carried_age = joined["t"] - joined["t_obs"]
-    own_age = joined["age_days"] if "age_days" in joined else 0
+    own_age = joined.get("age_days", 0)
     joined["age"] = carried_age + own_age
     return joined.drop(columns=["t", "t_obs"] + (["age_days"] if "age_days" in joined else []))
 

@@ -26,13 +26,13 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_logistic_regression, fit_tfidf_logreg, tabular_features
-from mmrisk_dagster.ml.evaluation import ensemble_predict
 from mmrisk_dagster.ml.features import aggregate_text, fundamentals_asof, price_windows
 from mmrisk_dagster.ml.fusion import TASKS, FusionConfig
 from mmrisk_dagster.ml.inputs import PanelArrays, infer_dims, panel_arrays, restrict
 from mmrisk_dagster.ml.labels import movement_label
 from mmrisk_dagster.ml.metrics import binary_metrics, mean_std, multiclass_metrics
 from mmrisk_dagster.ml.panel import PanelSpec, assemble_panel
+from mmrisk_dagster.ml.prediction import ensemble_predict
 from mmrisk_dagster.ml.sentiment import (
     SentimentConfig,
     fine_tune_sentiment,
@@ -189,7 +189,8 @@ def stocknet_task(data: StockNetData, seeds: list[int], config: FusionConfig = S
     for name, modalities in variants.items():
         dims = {m: data.dims[m] for m in modalities}
         arrays = restrict(data.arrays, modalities, data.dims)
-        models, runs = [], {s: [] for s in evaluated}
+        models = []
+        runs: dict[str, list[dict]] = {s: [] for s in evaluated}
         for seed in seeds:
             model, history = train_multitask(arrays, data.labels, fit_index, dims, config, seed)
             models.append(model)
@@ -205,7 +206,7 @@ def stocknet_task(data: StockNetData, seeds: list[int], config: FusionConfig = S
             out.setdefault(name, {})[split] = {**_summary(runs[split]), "ensemble": _movement_scores(y[rows], ensemble)}
     features = tabular_features(data.arrays)
     train = np.concatenate([data.index["train"], data.index["selection"]])
-    gbm_runs = {s: [] for s in evaluated}
+    gbm_runs: dict[str, list[dict]] = {s: [] for s in evaluated}
     for seed in seeds:
         gbm = fit_hist_gbm(features[train], y[train], seed)
         for split in evaluated:
@@ -229,7 +230,7 @@ def sentence_texts(news: pd.DataFrame) -> list[str]:
     return (news["headline"] + ". " + news["body"].fillna("")).str.strip(" .").tolist()
 
 
-def sentiment_task(news: pd.DataFrame, seeds: list[int], config: SentimentConfig = SentimentConfig(),
+def sentiment_task(news: pd.DataFrame, seeds: list[int], config: SentimentConfig = SentimentConfig(),  # noqa: B008 (frozen)
                    test_news: pd.DataFrame | None = None, progress: Progress = _quiet) -> dict:
     """Fine-tuned MiniLM top layers per seed; frozen-MiniLM and TF-IDF logistic regressions."""
     news = news[news["sentiment_label"].isin(SENTIMENT_LABELS)].reset_index(drop=True)

@@ -7,8 +7,6 @@ it is frequent) and scored by support, confidence and lift.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pandas as pd
 
@@ -35,7 +33,7 @@ def mine_rules(items: pd.DataFrame, outcomes: pd.DataFrame, min_support: float =
     signal_of = [n.split("=")[0] for n in names]
     n = len(items)
     rows = []
-    frequent = [(i,) for i in range(len(names)) if x[:, i].mean() >= min_support]
+    frequent: list[tuple[int, ...]] = [(i,) for i in range(len(names)) if x[:, i].mean() >= min_support]
     level = frequent
     for length in range(1, max_length + 1):
         for itemset in level:
@@ -86,7 +84,7 @@ def risk_signals(scores: pd.DataFrame, social: pd.DataFrame, prices: pd.DataFram
     """
     frame = scores[["entity_id", "date", "news_sentiment"]].copy()
     tone = frame["news_sentiment"]
-    frame["news_tone"] = np.where(tone.isna(), None, np.where(tone < -1 / 3, "negative", np.where(tone > 1 / 3, "positive", "neutral")))
+    frame["news_tone"] = np.where(tone.isna(), None, np.where(tone < -1 / 3, "negative", np.where(tone > 1 / 3, "positive", "neutral")))  # type: ignore[call-overload]
 
     counts = social[["entity_id", "date", "n_items"]].sort_values(["entity_id", "date"])
     trailing = counts.groupby("entity_id")["n_items"].transform(lambda s: s.shift(1).rolling(20, min_periods=5).mean())

@@ -162,7 +162,8 @@ def fine_tune_sentiment(
     )
     generator = np.random.default_rng(seed)
     y = torch.from_numpy(labels.astype(np.int64))
-    best_accuracy, best_state = -1.0, None
+    best_accuracy = -1.0
+    best_state: dict[str, torch.Tensor] = {}
     lengths = np.array([len(s) for s in states])
     for epoch in range(config.epochs):
         model.train()

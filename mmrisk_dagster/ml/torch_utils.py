@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
 
 def seed_everything(seed: int) -> None:
@@ -33,7 +36,7 @@ def save_module(module: torch.nn.Module, directory: Path, config: dict) -> Path:
     return directory
 
 
-def load_weights(module: torch.nn.Module, directory: Path) -> torch.nn.Module:
+def load_weights(module: ModuleT, directory: Path) -> ModuleT:
     module.load_state_dict(load_file(str(directory / "weights.safetensors")))
     return module.eval()
 

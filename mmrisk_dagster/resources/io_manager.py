@@ -18,8 +18,12 @@ def _table_name(key: dg.AssetKey) -> str:
     return "__".join(key.path)
 
 
-def _column_schema(frame: pd.DataFrame) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=str(t)) for c, t in frame.dtypes.items()])
+def _column_schema(frame: pd.DataFrame, declared: dg.TableSchema | None) -> dg.TableSchema:
+    """The columns written, with their types, and the descriptions the catalog declares for them."""
+    descriptions = {c.name: c.description for c in declared.columns} if declared else {}
+    return dg.TableSchema(columns=[
+        dg.TableColumn(name=str(c), type=str(t), description=descriptions.get(str(c))) for c, t in frame.dtypes.items()
+    ])
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
@@ -38,12 +42,14 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             new_table = not store.table_dir(table).exists()
             paths = store.write(table, obj, keys)
             store.ensure_view(table, new_table)
+            # A partitioned asset records each partition's own row count (partitions.py): this
+            # metadata lands on every partition of a range run alike.
             context.add_output_metadata(
                 {
-                    "dagster/row_count": len(obj),
-                    "dagster/column_schema": _column_schema(obj),
+                    **({} if keys else {"dagster/row_count": len(obj)}),
+                    "dagster/column_schema": _column_schema(obj, context.definition_metadata.get("dagster/column_schema")),
                     "path": dg.MetadataValue.path(str(paths[0].parent)),
-                    "partitions_written": len(paths),
+                    "partitions_written_by_run": len(paths),
                 }
             )
         elif isinstance(obj, dict):

@@ -277,7 +277,8 @@ def clean_prices(raw: pd.DataFrame) -> CleaningResult:
     rejector, frame = _start("prices", raw)
     ohlcv = ["open", "high", "low", "close", "volume"]
     frame = _numeric(rejector, frame, ohlcv)
-    frame = rejector.reject(frame, frame[ohlcv].isna().any(axis=1), "null_value", "null OHLCV")
+    # Volume is optional (sources.contract): a blank one stays null, the features do without it.
+    frame = rejector.reject(frame, frame[ohlcv[:4]].isna().any(axis=1), "null_value", "null OHLC")
     frame = _finite(rejector, frame, ["open", "high", "low", "close"], MAX_PRICE, "a price")
     frame = _finite(rejector, frame, ["volume"], MAX_VOLUME, "volume")
     frame = rejector.reject(

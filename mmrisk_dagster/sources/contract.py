@@ -1,8 +1,16 @@
-"""The canonical data contract every source adapter produces (see DESIGN.md).
+"""The canonical data contract every source adapter produces.
 
 Every table carries `date`, the business day on which its rows became usable; it is the
 partition key of the daily-partitioned raw and cleaned assets. Raw tables keep timestamps as
 the source wrote them (strings, any UTC offset); cleaning parses them to UTC.
+
+Optional columns (`TableContract.optional`) may be absent from a source or blank on any row;
+an absent one reads as all-null. What the graph does without them:
+* prices `volume`: the volume z-score feature is 0 and charts have an empty volume pane;
+* news `body`: the headline alone is the text (a row needs a headline or a body);
+* social `author_id`: every post counts as one author (`unknown`, pseudonymized like the rest).
+Timestamps (`published_at`, `posted_at`) may be bare days: a day without a time of day is
+midnight UTC, so the record is usable on that business day.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ class TableContract:
     numeric_columns: tuple[str, ...] = ()
     # Numeric feature columns beyond `required` are allowed (fundamentals).
     open_numeric: bool = False
+    # Columns of `required` a source may leave out or blank (read as null).
+    optional: tuple[str, ...] = ()
 
 
 FUNDAMENTALS = TableContract(
@@ -40,6 +50,7 @@ PRICES = TableContract(
     key=("entity_id", PARTITION_COLUMN),
     required=("entity_id", PARTITION_COLUMN, "open", "high", "low", "close", "volume"),
     numeric_columns=("open", "high", "low", "close", "volume"),
+    optional=("volume",),
 )
 NEWS = TableContract(
     name="news",
@@ -47,6 +58,7 @@ NEWS = TableContract(
     required=("doc_id", "entity_id", "published_at", "headline", "body", PARTITION_COLUMN),
     timestamp_columns=("published_at",),
     text_columns=("headline", "body"),
+    optional=("body",),
 )
 SOCIAL = TableContract(
     name="social",
@@ -54,6 +66,7 @@ SOCIAL = TableContract(
     required=("post_id", "entity_id", "author_id", "posted_at", "text", PARTITION_COLUMN),
     timestamp_columns=("posted_at",),
     text_columns=("text",),
+    optional=("author_id",),
 )
 EVENTS = TableContract(
     name="events",
@@ -65,6 +78,52 @@ CONTRACTS: dict[str, TableContract] = {
     c.name: c for c in (FUNDAMENTALS, PRICES, NEWS, SOCIAL, EVENTS)
 }
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
+
+# What each column of the canonical tables means (the catalog shows these in the UI). Raw tables
+# carry the same columns, timestamps still as the source wrote them.
+_DATE = "Business day on which the row became usable; the partition key."
+COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "fundamentals": {
+        "entity_id": "Company or borrower identifier.",
+        "period_end": "End of the reporting period the filing covers.",
+        "available_at": "When the filing became public; nothing uses it earlier.",
+        PARTITION_COLUMN: _DATE,
+    },
+    "prices": {
+        "entity_id": "Company identifier.",
+        PARTITION_COLUMN: "Trading day; the partition key.",
+        "open": "Opening price.",
+        "high": "Highest price of the day.",
+        "low": "Lowest price of the day.",
+        "close": "Closing price.",
+        "volume": "Shares traded.",
+    },
+    "news": {
+        "doc_id": "Document identifier (unique).",
+        "entity_id": "Company the article is about.",
+        "published_at": "Publication time (UTC once cleaned).",
+        "headline": "Headline text.",
+        "body": "Article text (may be empty).",
+        "sentiment_label": "Annotated tone (negative, neutral, positive) where the source has one.",
+        PARTITION_COLUMN: _DATE,
+    },
+    "social": {
+        "post_id": "Post identifier (unique).",
+        "entity_id": "Company the post mentions.",
+        "author_id": "Author: the raw handle in raw_social, a keyed-hash pseudonym once cleaned.",
+        "posted_at": "Posting time (UTC once cleaned).",
+        "text": "Post text.",
+        PARTITION_COLUMN: _DATE,
+    },
+    "events": {
+        "entity_id": "Company or borrower identifier.",
+        "event_date": "Day the credit event happened.",
+        "event_type": "Kind of credit event (default).",
+        PARTITION_COLUMN: _DATE,
+    },
+}
+# Fundamentals also carry one float column per numeric feature of the source (`open_numeric`).
+OPEN_NUMERIC_DESCRIPTION = "Numeric feature of the filing, as the source reports it."
 
 
 def empty_table(table: str) -> pd.DataFrame:

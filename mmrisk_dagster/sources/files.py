@@ -7,7 +7,7 @@ may hold only the modalities the user has.
 The folder is checked before anything is loaded, and every problem that makes a file unreadable
 as a whole raises `SourceDataError` naming the file, the column and the line (CSV, counting the
 header as line 1) or row (Parquet, from 1): a missing or empty file, an unknown or ambiguous
-table file, a path leading outside the folder, text that is not UTF-8, a malformed line, a
+table file, a table in a format it does not read (`prices.csv.gz`, `prices.xlsx`), a path leading outside the folder, text that is not UTF-8, a malformed line, a
 missing or repeated column, a nested or binary Parquet column, a `date` that is not an ISO 8601
 day. Problems confined to single rows (wrong type, unparseable or future timestamps, duplicate
 keys, over-long text...) are left to cleaning, which quarantines those rows with a reason.
@@ -56,7 +56,14 @@ def table_files(path: str) -> dict[str, Path]:
     root = folder.resolve()
     found: dict[str, Path] = {}
     for entry in sorted(folder.iterdir()):
-        if entry.suffix.lower() not in SUFFIXES:
+        if entry.suffix.lower() not in SUFFIXES or entry.name.count(".") > 1:
+            table = entry.name.split(".")[0]
+            if table in CONTRACTS and not entry.name.startswith("."):
+                # Ignoring it would silently treat the table as absent.
+                raise SourceDataError(
+                    entry, f"the files source reads only {table}.csv or {table}.parquet, not compressed or "
+                    f"spreadsheet files; decompress or export it as {table}.csv (UTF-8) or {table}.parquet"
+                )
             continue  # READMEs, notes: not data
         table = entry.stem
         if table not in CONTRACTS:
@@ -81,12 +88,13 @@ def read_files_table(path: str, table: str) -> pd.DataFrame:
     if file is None:
         return empty_table(table)
     frame = _read_csv(file, contract) if file.suffix.lower() == ".csv" else _read_parquet(file)
-    missing = [c for c in contract.required if c not in frame.columns]
+    missing = [c for c in contract.required if c not in frame.columns and c not in contract.optional]
     if missing:
         raise SourceDataError(
             file, f"missing required column(s) {missing}; the file has {list(frame.columns)}", column=missing[0]
         )
-    return frame.assign(**{PARTITION_COLUMN: _partition_dates(file, frame[PARTITION_COLUMN])})
+    absent_optional = {c: pd.Series(None, index=frame.index, dtype=object) for c in contract.optional if c not in frame}
+    return frame.assign(**absent_optional, **{PARTITION_COLUMN: _partition_dates(file, frame[PARTITION_COLUMN])})
 
 
 def _numeric_columns(contract: TableContract, header: list[str]) -> set[str]:
@@ -122,9 +130,9 @@ def _read_csv(file: Path, contract: TableContract) -> pd.DataFrame:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
         if found is None:
             raise SourceDataError(file, f"not a readable CSV file ({error})") from None
-        expected, line, saw = found.groups()
+        expected, line_number, saw = found.groups()
         raise SourceDataError(
-            file, f"{saw} fields where the header has {expected}; quote values that contain commas", line=int(line)
+            file, f"{saw} fields where the header has {expected}; quote values that contain commas", line=int(line_number)
         ) from None
 
 

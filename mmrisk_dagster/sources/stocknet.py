@@ -59,8 +59,9 @@ def _members(path: Path) -> Iterator[tuple[PurePosixPath, bytes]]:
             for member in archive:
                 parts = PurePosixPath(member.name).parts
                 relative = PurePosixPath(*parts[1:]) if parts and parts[0] == ROOT_NAME else PurePosixPath(*parts)
-                if member.isfile() and wanted(relative.parts):
-                    yield relative, archive.extractfile(member).read()
+                handle = archive.extractfile(member) if member.isfile() and wanted(relative.parts) else None
+                if handle is not None:
+                    yield relative, handle.read()
     except (tarfile.TarError, OSError) as error:
         raise SourceDataError(path, f"not a readable StockNet folder or .tar.gz archive ({error})") from None
 

@@ -150,3 +150,33 @@ def test_quarantine_payloads_of_absurd_texts_are_cut_but_raw_keeps_them(tmp_path
     payload = json.loads(result.rejected.set_index("reason").at["text_too_long", "payload"])
     assert len(payload["text"]) < 6_000 and "200000 chars in the raw table" in payload["text"]
     assert raw["text"].str.len().max() == 200_000
+
+
+def test_optional_columns_may_be_absent_and_the_features_do_without_them(tmp_path):
+    from mmrisk_dagster.ml.features import PRICE_FEATURES, chart_images, daily_price_features
+
+    days = pd.bdate_range("2024-01-01", periods=30)
+    close = 10 + pd.Series(range(30), dtype=float) * 0.1
+    pd.DataFrame({"entity_id": "A", "date": days.strftime("%Y-%m-%d"), "open": close, "high": close + 0.5,
+                  "low": close - 0.5, "close": close}).to_csv(tmp_path / "prices.csv", index=False)
+    (tmp_path / "news.csv").write_text("doc_id,entity_id,published_at,headline,date\nN1,A,2024-01-02,Profit up,2024-01-02\n")
+    (tmp_path / "social.csv").write_text("post_id,entity_id,posted_at,text,date\nP1,A,2024-01-02T10:00:00Z,$A up,2024-01-02\n")
+    prices = clean("prices", read(tmp_path, "prices"))
+    assert prices.rejected.empty and prices.clean["volume"].isna().all()
+    features = daily_price_features(prices.clean)
+    assert (features["volume_z"] == 0).all() and features[list(PRICE_FEATURES)].notna().all().all()
+    assert len(chart_images(prices.clean, prices.clean["date"].iloc[-3:])) == 3
+    news = clean("news", read(tmp_path, "news"))
+    # A bare day is midnight UTC: usable that same business day.
+    assert news.rejected.empty and news.clean["body"].isna().all()
+    assert news.clean.at[0, "published_at"] == pd.Timestamp("2024-01-02", tz="UTC")
+    social = clean("social", read(tmp_path, "social"))
+    assert social.rejected.empty and social.clean["author_id"].str.startswith("a_").all()
+
+
+def test_a_source_can_be_read_for_a_few_entities_only():
+    from tests import TEST_SALT
+    from mmrisk_dagster.resources import DataSourceResource
+
+    source = DataSourceResource(kind="files", path=str(CASES / "null_values"), pseudonym_salt=TEST_SALT, entities=["B", "D"])
+    assert sorted(source.read("prices", START.date(), END.date())["entity_id"]) == ["B", "D"]

@@ -81,7 +81,7 @@ def test_ui_shows_a_blocking_expectation_suite_on_every_raw_and_cleaned_table(we
         query = f'{{ assetNodeOrError(assetKey: {{path: ["{asset}"]}}) {{ ... on AssetNode {{ assetChecksOrError {{ ... on AssetChecks {{ checks {{ name blocking description }} }} }} }} }} }}'
         checks = _graphql(webserver, query)["assetNodeOrError"]["assetChecksOrError"]["checks"]
         suite = next(c for c in checks if c["name"] == "expectations")
-        assert suite["blocking"] and f"assets/expectations/{asset}.json" in suite["description"], asset
+        assert suite["blocking"] and f"mmrisk_dagster/checks/expectations/{asset}.json" in suite["description"], asset
 
 
 def test_ui_names_the_salt_variable_but_never_shows_its_value(webserver):

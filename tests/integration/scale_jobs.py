@@ -10,8 +10,6 @@ import dagster as dg
 from mmrisk_dagster.definitions import defs
 
 INGEST_ASSETS = ("raw_prices", "prices", "price_sequence_embedding", "raw_news", "news", "news_embedding")
-# Their steps: each table is cleaned by `clean_<table>` (assets/clean.py).
-INGEST_STEPS = ("raw_prices", "clean_prices", "price_sequence_embedding", "raw_news", "clean_news", "news_embedding")
 
 
 def ingest_job() -> dg.JobDefinition:

@@ -13,11 +13,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from mmrisk_dagster.definitions import defs
 from mmrisk_dagster.instance import dagster_yaml
 from mmrisk_dagster.ml.panel import MODALITIES
+from mmrisk_dagster.partitions import daily_partitions, range_run_tags
 from mmrisk_dagster.resources import (
     ComputeResource,
     DataSourceResource,
@@ -73,7 +73,7 @@ def graph(tmp_path_factory):
             [*defs.assets, *defs.asset_checks],
             resources=resources,
             instance=instance,
-            tags={ASSET_PARTITION_RANGE_START_TAG: FIRST, ASSET_PARTITION_RANGE_END_TAG: LAST},
+            tags=range_run_tags(FIRST, LAST),
             run_config=FAST_RUN_CONFIG,
         )
         yield {"result": result, "store": ParquetWarehouse(home / "warehouse"), "home": home, "instance": instance, "resources": resources}
@@ -88,6 +88,51 @@ def test_every_asset_and_check_succeeds(graph):
     assert {e.asset_check_key for e in evaluations} == set(defs.resolve_asset_graph().asset_check_keys)
     failed = [e.check_name for e in evaluations if not e.passed]
     assert failed == [], failed
+
+
+def test_each_partition_records_its_own_row_count(graph):
+    """A range run's output metadata would land on every day alike: each day must show its own rows."""
+    instance, store = graph["instance"], graph["store"]
+    days = daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(FIRST, LAST))
+    for spec in defs.resolve_all_asset_specs():
+        if spec.partitions_def is None:
+            continue
+        table = spec.key.to_user_string()
+        records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=spec.key), limit=10 * len(days)).records
+        recorded = {}
+        for record in records:  # newest first: keep each partition's latest
+            recorded.setdefault(record.partition_key, record.asset_materialization.metadata["dagster/row_count"].value)
+        stored = store.read(table).groupby("date").size()
+        stored.index = pd.to_datetime(stored.index).strftime("%Y-%m-%d")
+        assert recorded == {day: int(stored.get(day, 0)) for day in days}, table
+
+
+def test_each_partition_of_a_checked_asset_shows_its_checks_passed(graph):
+    instance = graph["instance"]
+    days = set(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(FIRST, LAST)))
+    keys = [spec.key for checks in defs.asset_checks for spec in checks.check_specs if spec.partitions_def is not None]
+    assert len(keys) >= 20
+    statuses = instance.event_log_storage.get_asset_check_partition_info(keys)
+    assert len(statuses) == len(keys) * len(days)
+    for info in statuses:
+        assert info.partition_key in days and info.latest_execution_status.value == "SUCCEEDED", info
+
+
+def test_the_declared_columns_are_the_columns_written(graph):
+    store, instance = graph["store"], graph["instance"]
+    for spec in defs.resolve_all_asset_specs():
+        declared = spec.metadata.get("dagster/column_schema")
+        if declared is None:
+            continue
+        table = spec.key.to_user_string()
+        written = store.read(table).dtypes
+        undeclared = set(written.index) - {c.name for c in declared.columns}
+        if table in ("raw_fundamentals", "fundamentals"):  # the contract allows the source's numeric features
+            undeclared = {c for c in undeclared if written[c].kind != "f"}
+        assert undeclared == set(), table
+    record = instance.fetch_materializations(dg.AssetKey("risk_scores"), limit=1).records[0]
+    recorded = record.asset_materialization.metadata["dagster/column_schema"].schema
+    assert all(c.description and c.type for c in recorded.columns)
 
 
 def test_rows_are_conserved_through_cleaning(graph):
@@ -151,16 +196,65 @@ def test_model_is_tracked_and_registered_in_mlflow(graph):
     assert version.run_id == run.info.run_id
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
     assert "evaluation/model_evaluation.json" in artifacts
+    # A pyfunc model with a signature; both aliases on the version that passed its gate, whose
+    # verdict and margin are its tags; risk_scores scored with that champion.
+    name = card["mlflow"]["registered_model"]
+    info = mlflow.models.get_model_info(card["mlflow"]["model_uri"])
+    assert "python_function" in info.flavors and info.signature is not None
+    for alias in ("challenger", "champion"):
+        assert client.get_model_version_by_alias(name, alias).version == version.version
+    report = graph["store"].read_json("model_evaluation")
+    assert version.tags["gate_passed"] == "True" and float(version.tags["gate_margin"]) == report["gate"]["margin"]
+    assert report["registry"]["champion"] == version.version
+    scores = graph["store"].read("risk_scores")
+    assert set(scores["model_version"]) == {card["version"]}
+
+
+def test_model_pages_show_their_pictures_and_mlflow_keeps_them(graph):
+    import base64
+    import re
+
+    import mlflow
+
+    instance = graph["instance"]
+    embedded = {}
+    for asset, entry in (("model_evaluation", "plots"), ("multitask_model", "training_curves")):
+        record = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records[0]
+        text = record.asset_materialization.metadata[entry].value
+        embedded[asset] = re.findall(r"!\[([^\]]+)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", text)
+    titles = [title for title, _ in embedded["model_evaluation"]]
+    assert len(titles) >= 6 and any("ROC" in t for t in titles) and any("Shared space" in t for t in titles), titles
+    for _, data in embedded["model_evaluation"] + embedded["multitask_model"]:
+        png = base64.b64decode(data)
+        assert png.startswith(b"\x89PNG") and len(png) < 150_000
+    card = graph["store"].read_json("multitask_model")
+    mlflow.set_tracking_uri(f"sqlite:///{graph['home'] / 'mlflow.db'}")
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(card["mlflow"]["run_id"], "plots")}
+    assert len(logged) == len(titles) + 1 and all(path.endswith(".png") for path in logged)
 
 
 def test_evaluation_compares_against_baselines_and_ablations(graph):
     report = graph["store"].read_json("model_evaluation")
     task = report["primary_task"]
     assert task in ("default", "movement")
-    assert set(report["baselines"]) == {"hist_gbm", "tfidf_logreg"}
+    assert set(report["baselines"]) == {"hist_gbm", "tfidf_logreg", "linear_svm"}
     assert set(report["ablation"]["removed"]) == set(MODALITIES)
     assert report["model_version"] == graph["store"].read_json("multitask_model")["version"]
     assert "| fused model" in report["markdown"]
+    gate = report["gate"]
+    assert gate["split"] == "gate" and gate["margin_ci_low"] <= gate["margin"] <= gate["margin_ci_high"]
+    assert report["test_comparison"]["reference"] == "fused"
+    backtest = report["var_backtest"]
+    assert set(backtest["methods"]) == {"model", "historical_20d", "garch_1_1"} and backtest["rows"] > 0
+    for method in backtest["methods"].values():
+        assert set(method) == {"0.95", "0.99"}
+        assert 0 <= method["0.99"]["kupiec"]["p_value"] <= 1
+
+
+def test_scores_carry_value_at_risk_from_the_predicted_volatility(graph):
+    scores = graph["store"].read("risk_scores")
+    np.testing.assert_allclose(scores["var_99"], 2.326348 * scores["predicted_volatility"], rtol=1e-5)
+    assert (scores["var_99"] > scores["var_95"]).all() and (scores["var_95"] > 0).all()
 
 
 def test_rerunning_a_partition_replaces_it_exactly(graph):
@@ -188,7 +282,7 @@ def test_a_failing_model_gate_blocks_scoring(graph):
         selection=["model_evaluation", "risk_scores"],
         resources=graph["resources"],
         instance=graph["instance"],
-        tags={ASSET_PARTITION_RANGE_START_TAG: FIRST, ASSET_PARTITION_RANGE_END_TAG: LAST},
+        tags=range_run_tags(FIRST, LAST),
         run_config={"ops": {"model_evaluation": {"config": {"baseline_seeds": [0], "single_modality_seeds": [], "gate_tolerance": -1.0}}}},
         raise_on_error=False,
     )

@@ -1,4 +1,4 @@
-"""The Great Expectations suites (assets/expectations/*.json) and the runner (checks/gx.py)."""
+"""The Great Expectations suites (mmrisk_dagster/checks/expectations/*.json) and the runner (checks/gx.py)."""
 
 import json
 

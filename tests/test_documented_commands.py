@@ -1,0 +1,55 @@
+"""The shell commands the README and docs/ show, run as written on a small universe and range, so
+none of them can silently break. (`make demo` and `make test` are what CI runs itself.)"""
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+
+from mmrisk_dagster.definitions import defs
+from tests.commands import BIN, LAST, ROOT, backfill_small_graph, small_env
+
+
+def test_make_backfill_materializes_the_whole_graph_over_a_range_in_one_run(tmp_path):
+    env = small_env(tmp_path / "new-home")
+    done = backfill_small_graph(tmp_path, env)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    dagster_home = Path(env["MMRISK_HOME"]) / "dagster"  # created by the command itself
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1 and runs[0].is_success
+        for spec in defs.resolve_all_asset_specs():
+            assert instance.get_latest_materialization_event(spec.key) is not None, spec.key
+        scores = instance.fetch_materializations(dg.AssetKey("risk_scores"), limit=1000).records
+        assert {r.partition_key for r in scores} >= {"2024-01-01", LAST}
+
+
+def test_make_mlflow_ui_serves_on_localhost(tmp_path):
+    env = small_env(tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    stamp = tmp_path / "installed"
+    stamp.touch()
+    server = subprocess.Popen(
+        ["make", "mlflow-ui", f"BIN={BIN}", f"STAMP={stamp}", f"MLFLOW_PORT={port}"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert time.time() < deadline and server.poll() is None, "make mlflow-ui did not start"
+                time.sleep(1)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=60)
