@@ -4,7 +4,7 @@ One partition per weekday (Mon-Fri, UTC). Start and end come from `MMRISK_START_
 `MMRISK_END_DATE` (defaults: the synthetic universe's two years).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, timedelta
 
 import dagster as dg
@@ -79,3 +79,20 @@ def with_partition_metadata(
         extra = figures(key, rows) if figures else {}
         context.add_asset_metadata({"dagster/row_count": len(rows), **extra}, asset_key=asset_key, partition_key=key)
     return frame
+
+
+def per_partition(context: dg.AssetCheckExecutionContext, results: Mapping[str, dg.AssetCheckResult]) -> Iterator:
+    """Yield `results[key]` as the evaluation of partition `key`, for every partition of the run.
+
+    An `AssetCheckResult` returned from a range run carries no partition, which leaves every
+    partition of the range "planned", then "skipped" in the UI. A failed blocking (ERROR) partition
+    fails the check's step as a failed `AssetCheckResult` would.
+    """
+    (spec,) = context.check_specs
+    for key in context.partition_keys:
+        result = results[key]
+        yield dg.AssetCheckEvaluation(
+            asset_key=spec.asset_key, check_name=spec.name, passed=result.passed, severity=result.severity,
+            description=result.description, metadata=result.metadata, blocking=spec.blocking, partition=key,
+        )
+    yield dg.Output(None)  # the check's own output, which the assets its blocking verdict guards wait on

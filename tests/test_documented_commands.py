@@ -2,6 +2,7 @@
 none of them can silently break. (`make demo` and `make test` are what CI runs itself.)"""
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -53,3 +54,18 @@ def test_make_mlflow_ui_serves_on_localhost(tmp_path):
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=60)
+
+
+def test_the_readme_is_a_front_door_whose_commands_are_tested_and_links_resolve():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    commands = [line.split("#")[0].strip() for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
+                for line in block.splitlines() if line.strip()]
+    # make demo and make test are what CI runs; the others are run by the tests in this folder.
+    tested = {"make demo", "make test", "make ui", "make mlflow-ui", "make backfill FROM=2024-01-01 TO=2024-06-28"}
+    assert set(commands) <= tested, set(commands) - tested
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", readme)
+    assert len(images) >= 4
+    for target in images + re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (ROOT / target).exists(), target
+    assert all((ROOT / image).stat().st_size < 300_000 for image in images)

@@ -17,7 +17,7 @@ Checks on partitioned assets report one evaluation per partition of the run (`pe
 the UI shows each day passed or failed after a range run.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 import dagster as dg
 import numpy as np
@@ -42,30 +42,13 @@ from mmrisk_dagster.ml.features import (
 )
 from mmrisk_dagster.ml.panel import MODALITIES
 from mmrisk_dagster.ml.text import TEXT_DIM
-from mmrisk_dagster.partitions import daily_partitions, rows_by_partition
+from mmrisk_dagster.partitions import daily_partitions, per_partition, rows_by_partition
 from mmrisk_dagster.resources import WarehouseResource
 from mmrisk_dagster.sources.calendar import business_day_offset, business_days
 from mmrisk_dagster.sources.contract import CONTRACTS, PARTITION_COLUMN
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 GX_ASSETS = (*(f"raw_{t}" for t in RAW_TABLES), *CLEANED, "quarantine")
-
-
-def per_partition(context: dg.AssetCheckExecutionContext, results: Mapping[str, dg.AssetCheckResult]) -> Iterator:
-    """Yield `results[key]` as the evaluation of partition `key`, for every partition of the run.
-
-    An `AssetCheckResult` returned from a range run carries no partition, which leaves every
-    partition of the range "planned", then "skipped" in the UI. A failed blocking (ERROR) partition
-    fails the check's step as a failed `AssetCheckResult` would.
-    """
-    (spec,) = context.check_specs
-    for key in context.partition_keys:
-        result = results[key]
-        yield dg.AssetCheckEvaluation(
-            asset_key=spec.asset_key, check_name=spec.name, passed=result.passed, severity=result.severity,
-            description=result.description, metadata=result.metadata, blocking=spec.blocking, partition=key,
-        )
-    yield dg.Output(None)  # the check's own output, which the assets its blocking verdict guards wait on
 
 
 def expectation_result(outcome: gx.SuiteOutcome) -> dg.AssetCheckResult:
@@ -151,7 +134,7 @@ def _keys_unique_check(name: str, key: tuple[str, ...]) -> dg.AssetChecksDefinit
                     description=f"ERROR when a {'/'.join(key)} of these partitions is also stored under another day "
                     "(cleaning judges duplicates within a partition; this looks across all of them).")
     def keys_unique_across_partitions(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame,
-                                      warehouse: WarehouseResource) -> dg.AssetCheckResult:
+                                      warehouse: WarehouseResource) -> Iterator:
         columns = [*key, PARTITION_COLUMN]
         store = warehouse.store()
         in_run = set(context.partition_keys)
@@ -160,7 +143,7 @@ def _keys_unique_check(name: str, key: tuple[str, ...]) -> dg.AssetChecksDefinit
         both = pd.concat([stored, frame[columns]], ignore_index=True)
         days = both.groupby(list(key))[PARTITION_COLUMN].agg(["nunique", "min", "max"])
         repeated = days[days["nunique"] > 1]
-        return dg.AssetCheckResult(
+        result = dg.AssetCheckResult(
             passed=repeated.empty, severity=ERROR,
             description=None if repeated.empty else f"{len(repeated)} key(s) stored under more than one day; "
             "remove the repeated deliveries at the source, then re-run the later partitions",
@@ -174,6 +157,8 @@ def _keys_unique_check(name: str, key: tuple[str, ...]) -> dg.AssetChecksDefinit
                 ]),
             },
         )
+        # One verdict on the run's keys against every stored day, reported on each partition.
+        yield from per_partition(context, dict.fromkeys(context.partition_keys, result))
 
     return keys_unique_across_partitions
 

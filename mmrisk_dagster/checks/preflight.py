@@ -1,11 +1,13 @@
 """Preflight checks: blocking checks on the cleaned tables that stop a run before its embedding
 and model steps when a table is unusable or the history cannot feed the training window."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 import pandas as pd
 
 from mmrisk_dagster.assets.clean import CLEANED
-from mmrisk_dagster.partitions import daily_partitions
+from mmrisk_dagster.partitions import daily_partitions, per_partition
 from mmrisk_dagster.resources import (
     DataSourceResource,
     TrainingWindowResource,
@@ -28,15 +30,16 @@ def _mostly_usable_check(name: str, table: str) -> dg.AssetChecksDefinition:
                     additional_ins={"raw": dg.AssetIn(f"raw_{table}"), "quarantine": dg.AssetIn("quarantine")},
                     description="Preflight: fails (and blocks every later step) when a required column is empty "
                     "in nearly all rows or nearly all rows were quarantined, naming the file, column and fix.")
-    def mostly_usable(frame: pd.DataFrame, raw: pd.DataFrame, quarantine: pd.DataFrame,
-                      data_source: DataSourceResource) -> dg.AssetCheckResult:
+    def mostly_usable(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame, raw: pd.DataFrame,
+                      quarantine: pd.DataFrame, data_source: DataSourceResource) -> Iterator:
         rejected = quarantine[quarantine["source"] == table]
         problem = unusable_table(source_label(data_source, table), table, raw, rejected)
-        return dg.AssetCheckResult(
+        result = dg.AssetCheckResult(
             passed=problem is None, severity=dg.AssetCheckSeverity.ERROR,
             description=problem or f"{len(frame):,} of {len(raw):,} rows usable",
-            metadata={"rows_in": len(raw), "rows_clean": len(frame)},
+            metadata={"rows_in_run": len(raw), "rows_clean_in_run": len(frame)},
         )
+        yield from per_partition(context, dict.fromkeys(context.partition_keys, result))  # a verdict on the run's table
 
     return mostly_usable
 
@@ -44,16 +47,17 @@ def _mostly_usable_check(name: str, table: str) -> dg.AssetChecksDefinition:
 @dg.asset_check(asset="prices", blocking=True, partitions_def=daily_partitions,
                 description="Preflight: the stored price history (this run's days included) fills every split "
                 "of the training window (train, validation, gate, test, with the embargo) with labels.")
-def training_window_fits(prices: pd.DataFrame, warehouse: WarehouseResource,
-                         training_window: TrainingWindowResource) -> dg.AssetCheckResult:
+def training_window_fits(context: dg.AssetCheckExecutionContext, prices: pd.DataFrame, warehouse: WarehouseResource,
+                         training_window: TrainingWindowResource) -> Iterator:
     history = warehouse.store().read("prices")
     problem = training_window_problem(history, training_window.split_spec(), training_window.horizon_days)
     dates = history["date"].nunique() if len(history) else 0
-    return dg.AssetCheckResult(
+    result = dg.AssetCheckResult(
         passed=problem is None, severity=dg.AssetCheckSeverity.ERROR,
         description=problem or (f"{dates} price dates fill every split" if dates else "no prices: nothing to check"),
         metadata={"price_dates": int(dates)},
     )
+    yield from per_partition(context, dict.fromkeys(context.partition_keys, result))  # a verdict on the whole history
 
 
 preflight_checks = [*(_mostly_usable_check(name, table) for name, table in CLEANED.items()), training_window_fits]

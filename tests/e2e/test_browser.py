@@ -114,7 +114,9 @@ def test_lineage_graph_opens(page):
     page.goto("/asset-groups")
     page.wait_for_load_state("networkidle")
     _dismiss_dialogs(page)
-    page.get_by_text("risk_scores").first.wait_for()
+    page.get_by_text("Global asset lineage").first.wait_for()
+    for group in ("sources", "cleaning", "embeddings", "fusion", "model", "scoring", "mining"):
+        page.get_by_text(group, exact=True).first.wait_for()
     _shot(page, "01_asset_lineage")
 
 
@@ -122,16 +124,17 @@ def test_materializing_from_the_ui_succeeds(page, ui):
     page.goto("/assets/risk_association_rules")
     _dismiss_dialogs(page)
     page.get_by_role("button", name="Materialize", exact=True).first.click()
-    deadline = time.time() + 300
+    deadline = time.time() + 600  # a run process imports torch and the definitions first
     status = None
     while time.time() < deadline:
         runs = _graphql(ui, "{ runsOrError { ... on Runs { results { status assetSelection { path } } } } }")
-        mine = [r for r in runs["runsOrError"]["results"] if [["risk_association_rules"]] == [k["path"] for k in r["assetSelection"] or []]]
+        mine = [r for r in runs["runsOrError"]["results"]
+                if [k["path"] for k in r["assetSelection"] or []] == [["risk_association_rules"]]]
         status = mine[0]["status"] if mine else None
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         time.sleep(2)
-    assert status == "SUCCESS"
+    assert status == "SUCCESS", status
     page.goto("/assets/risk_association_rules")
     page.get_by_text("strongest_rules").first.wait_for()
     _shot(page, "02_materialized_from_the_ui")
@@ -141,19 +144,31 @@ def test_a_partitioned_assets_checks_show_passed(page):
     page.goto("/assets/prices?view=checks")
     _dismiss_dialogs(page)
     page.get_by_text("rows_conserved").first.wait_for()
-    page.get_by_text("Passed").first.wait_for()
-    assert page.get_by_text("Skipped").count() == 0
+    page.get_by_text("Passed").first.wait_for()  # the latest execution; the list says "Succeeded"
+    page.get_by_text("Succeeded").first.wait_for()
+    assert page.get_by_text("Skipped", exact=True).count() == 0
     _shot(page, "03_checks_passed")
+
+
+def _open_markdown_with_an_image(page):
+    """Click the metadata's "[Show Markdown]" links until a dialog holds an image; return it."""
+    links = page.get_by_text("[Show Markdown]")
+    links.first.wait_for()
+    for i in range(links.count()):
+        links.nth(i).click()
+        image = page.locator("[role=dialog] img, .bp5-dialog img")
+        try:
+            image.first.wait_for(timeout=5_000)
+            return image.first
+        except sync_api.TimeoutError:
+            page.keyboard.press("Escape")
+    raise AssertionError("no markdown metadata with an image on " + page.url)
 
 
 def test_model_evaluation_shows_a_loaded_plot(page):
     page.goto("/assets/model_evaluation")
     _dismiss_dialogs(page)
-    page.get_by_text("plots").first.wait_for()
-    row = page.locator("tr", has_text="plots").first
-    row.get_by_text(re.compile("show", re.IGNORECASE)).first.click()
-    image = page.locator("[role=dialog] img, .bp5-dialog img").first
-    image.wait_for()
+    image = _open_markdown_with_an_image(page)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
     assert image.evaluate("img => img.naturalWidth") > 0
     _shot(page, "04_model_evaluation_plots")
