@@ -14,7 +14,7 @@ export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
 # Partition materializations are written to the event log in batches (mmrisk_dagster/storage.py).
 export DAGSTER_EVENT_BATCH_SIZE := 1000
 
-.PHONY: install demo demo-stocknet test backfill ui mlflow-ui clean
+.PHONY: install demo demo-stocknet test check backfill ui mlflow-ui clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ demo-stocknet: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Lint and types on the package (CI runs it before the tests).
+check: $(STAMP)
+	$(BIN)/ruff check mmrisk_dagster
+	$(BIN)/mypy
 
 # The whole graph over a range of business days in one run, optionally with a run-config file:
 #   make backfill FROM=2024-01-01 TO=2024-03-29 [CONFIG=run_config.yaml]

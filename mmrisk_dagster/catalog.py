@@ -14,8 +14,8 @@ import math
 import dagster as dg
 
 from mmrisk_dagster.ml.panel import MODALITIES
-from mmrisk_dagster.sources.contract import COLUMN_DESCRIPTIONS, PARTITION_COLUMN, SENTIMENT_LABELS
 from mmrisk_dagster.sources.cleaning import QUARANTINE_COLUMNS
+from mmrisk_dagster.sources.contract import COLUMN_DESCRIPTIONS, PARTITION_COLUMN, SENTIMENT_LABELS
 
 OWNERS = {
     "sources": "team:risk-data-engineering",
@@ -147,11 +147,11 @@ def column_schema(asset: str) -> dg.TableSchema | None:
 
 def describe(spec: dg.AssetSpec) -> dg.AssetSpec:
     """The spec with its owners, tags and declared column schema."""
-    name = spec.key.to_user_string()
+    name, group = spec.key.to_user_string(), spec.group_name or "default"
     schema = column_schema(name)
     return spec.merge_attributes(
-        owners=[OWNERS[spec.group_name]],
-        tags={"domain": DOMAIN[spec.group_name], "modality": MODALITY.get(name, "multimodal"),
+        owners=[OWNERS[group]],
+        tags={"domain": DOMAIN[group], "modality": MODALITY.get(name, "multimodal"),
               "pii": "true" if name in PII else "false"},
         metadata={"dagster/column_schema": schema} if schema else {},
     )

@@ -16,7 +16,6 @@ from mmrisk_dagster.instance import fail_dead_runs, prepare_dagster_home, run_pr
 from mmrisk_dagster.partitions import range_run_tags
 from mmrisk_dagster.settings import Settings
 
-
 # The demo must fit in five minutes on two cores including its install: fewer epochs for the
 # shared space and one seed for each baseline and single-modality model (the defaults, three
 # seeds, are for `make backfill` and the benchmarks). Two model seeds still make an ensemble.

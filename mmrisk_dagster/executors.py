@@ -13,12 +13,28 @@ The asset definitions never change; only where their steps run does:
 
 from __future__ import annotations
 
+import importlib
 import os
-from unittest import mock
 
 import dagster as dg
 
 EXECUTORS = ("multiprocess", "dask")
+
+# Where each `cluster` choice of dagster-dask's run config lives (`existing` is an address).
+DASK_CLUSTERS = {
+    "local": ("dask.distributed", "LocalCluster"),
+    "ssh": ("dask.distributed", "SSHCluster"),
+    "yarn": ("dask_yarn", "YarnCluster"),
+    "kube": ("dask_kubernetes", "KubeCluster"),
+    **{name: ("dask_jobqueue", f"{name.upper()}Cluster") for name in ("pbs", "moab", "sge", "lsf", "slurm", "oar")},
+}
+
+
+def dask_task_key(run_id: str, job_name: str, step_key: str) -> str:
+    """The Dask task of one step of one run. dagster-dask names it `<job>.<step>`, and Dask treats
+    tasks with one key as one task: a second run of the same job on a shared scheduler would be
+    handed the first run's results instead of running its own steps."""
+    return f"{job_name}.{step_key}.{run_id}"
 
 
 class _Sealed:
@@ -42,28 +58,48 @@ def _unseal(value):
 
 def _dask_executor() -> dg.ExecutorDefinition:
     import distributed
-    from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
-    from dagster_dask.executor import DaskExecutor, dask_executor
+    from dagster_dask.executor import DaskExecutor, dask_executor, get_dask_resource_requirements, query_on_dask_worker
 
-    submit = distributed.Client.submit
+    class RunScopedDaskExecutor(DaskExecutor):
+        """dagster-dask's executor (its config, its worker function) with two changes to how a
+        step is submitted: the Dask task key names the run, and Dagster's records travel sealed."""
 
-    def submit_sealed(client, func, dependencies, *args, **kwargs):
-        # `dependencies` (futures of upstream steps) stay visible: Dask orders the steps by them.
-        return submit(client, func, dependencies, *map(_Sealed, args), **kwargs)
-
-    class RecordSafeDaskExecutor(DaskExecutor):
         def execute(self, plan_context, execution_plan):
-            with mock.patch.object(distributed.Client, "submit", submit_sealed):
-                yield from super().execute(plan_context, execution_plan)
+            if not plan_context.instance.is_persistent:
+                raise dg.DagsterInvariantViolationError(
+                    "The dask executor needs a persistent Dagster instance (set DAGSTER_HOME)."
+                )
+            run = plan_context.dagster_run
+            futures = {}
+            with distributed.Client(self._cluster(plan_context.job_name)) as client:
+                for level in execution_plan.get_steps_to_execute_by_level():
+                    for step in level:
+                        # Futures of upstream steps stay visible to Dask: it orders the steps by them.
+                        dependencies = [futures[key] for step_input in step.step_inputs for key in step_input.dependency_keys]
+                        sealed = (plan_context.reconstructable_job, run, plan_context.run_config, [step.key],
+                                  plan_context.instance.get_ref(), execution_plan.known_state)
+                        futures[step.key] = client.submit(
+                            query_on_dask_worker, dependencies, *map(_Sealed, sealed),
+                            key=dask_task_key(run.run_id, plan_context.job_name, step.key),
+                            resources=get_dask_resource_requirements(step.tags),
+                        )
+                for _, events in distributed.as_completed(list(futures.values()), with_results=True):
+                    yield from events
+
+        def _cluster(self, job_name: str):
+            if self.cluster_type == "existing":
+                return self.cluster_configuration["address"]
+            module, name = DASK_CLUSTERS[self.cluster_type]  # the config schema allows no other
+            return getattr(importlib.import_module(module), name)(**self.build_dict(job_name))
 
     @dg.executor(
-        name="dask", config_schema=dask_executor.config_schema, requirements=multiple_process_executor_requirements()
+        name="dask", config_schema=dask_executor.config_schema.as_field(), requirements=dg.multiple_process_executor_requirements()
     )
-    def record_safe_dask_executor(init_context):
+    def run_scoped_dask_executor(init_context):
         ((cluster_type, cluster_configuration),) = init_context.executor_config["cluster"].items()
-        return RecordSafeDaskExecutor(cluster_type, cluster_configuration)
+        return RunScopedDaskExecutor(cluster_type, cluster_configuration)
 
-    return record_safe_dask_executor
+    return run_scoped_dask_executor
 
 
 def executor_from_env() -> dg.ExecutorDefinition:

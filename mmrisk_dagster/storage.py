@@ -21,20 +21,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+import dagster as dg
 import sqlalchemy as db
-from dagster._core.events import DagsterEventType
-from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sql_event_log import ASSET_EVENTS
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._serdes import ConfigurableClassData, serialize_value
+from dagster._serdes import ConfigurableClassData
 
 
-def _is_partition_check_evaluation(event: EventLogEntry) -> bool:
+def _is_partition_check_evaluation(event: dg.EventLogEntry) -> bool:
     return (
         event.is_dagster_event
-        and event.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+        and event.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
         and bool(event.run_id)
         and event.get_dagster_event().event_specific_data.partition is not None
     )
@@ -43,7 +42,7 @@ def _is_partition_check_evaluation(event: EventLogEntry) -> bool:
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._held_evaluations: list[EventLogEntry] = []
+        self._held_evaluations: list[dg.EventLogEntry] = []
         self._held_lock = threading.Lock()
 
     @classmethod
@@ -52,7 +51,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     ) -> BatchedSqliteEventLogStorage:
         return cls(inst_data=inst_data, **config_value)
 
-    def store_event(self, event: EventLogEntry) -> None:
+    def store_event(self, event: dg.EventLogEntry) -> None:
         if _is_partition_check_evaluation(event):
             with self._held_lock:
                 self._held_evaluations.append(event)
@@ -60,7 +59,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         self.flush_check_evaluations()
         super().store_event(event)
 
-    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+    def store_event_batch(self, events: Sequence[dg.EventLogEntry]) -> None:
         self.flush_check_evaluations()
         plain_asset_batch = len({e.run_id for e in events}) == 1 and all(
             e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS and e.get_dagster_event().asset_key
@@ -87,7 +86,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         """Write the held check evaluations: one transaction in the run shard, one in the index."""
         with self._held_lock:
             events, self._held_evaluations = self._held_evaluations, []
-        by_run: dict[str, list[EventLogEntry]] = {}
+        by_run: dict[str, list[dg.EventLogEntry]] = {}
         for event in events:
             by_run.setdefault(event.run_id, []).append(event)
         for run_events in by_run.values():
@@ -97,7 +96,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 for event, event_id in zip(run_events, event_ids):
                     self._record_check_execution(conn, event, event_id)
 
-    def _insert_into_run_shard(self, events: Sequence[EventLogEntry]) -> list[dict]:
+    def _insert_into_run_shard(self, events: Sequence[dg.EventLogEntry]) -> list[dict]:
         """Insert events of one run into its shard in one transaction; return their rows."""
         rows = [self._event_to_row(event) for event in events]
         with self.run_connection(events[0].run_id) as conn:
@@ -114,7 +113,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         ).fetchall()
         return [row[0] for row in reversed(newest)]
 
-    def _record_check_execution(self, conn, event: EventLogEntry, event_id: int) -> None:
+    def _record_check_execution(self, conn, event: dg.EventLogEntry, event_id: int) -> None:
         """The stock evaluation update (fill in the row its planned event created, or add one),
         on the caller's connection."""
         evaluation = event.get_dagster_event().event_specific_data
@@ -123,7 +122,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             "execution_status": (
                 AssetCheckExecutionRecordStatus.SUCCEEDED if evaluation.passed else AssetCheckExecutionRecordStatus.FAILED
             ).value,
-            "evaluation_event": serialize_value(event),
+            "evaluation_event": dg.serialize_value(event),
             "evaluation_event_timestamp": self._event_insert_timestamp(event),
             "evaluation_event_storage_id": event_id,
             "materialization_event_storage_id": target.storage_id if target else None,

@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_linear_svm, fit_tfidf_logreg, risk_score, tabular_features
-from mmrisk_dagster.ml.fusion import BINARY_TASKS, MultitaskFusionModel
+from mmrisk_dagster.ml.fusion import BINARY_TASKS
 from mmrisk_dagster.ml.inputs import PanelArrays
 from mmrisk_dagster.ml.metrics import (
     binary_metrics,
@@ -24,7 +24,8 @@ from mmrisk_dagster.ml.metrics import (
     multiclass_metrics,
     regression_metrics,
 )
-from mmrisk_dagster.ml.training import LabelArrays, apply_calibrator, predict, sigmoid, with_frozen_tokens, with_tokens
+from mmrisk_dagster.ml.prediction import apply_calibrator, ensemble_predict, ensemble_predictions, predict, sigmoid
+from mmrisk_dagster.ml.training import LabelArrays
 from mmrisk_dagster.ml.var import backtest_against_baselines
 
 PRIMARY_TASK_ORDER = ("default", "movement")
@@ -33,32 +34,6 @@ EVALUATED_SPLITS = ("gate", "test")
 # The split the gate judges on: nothing is fitted, early-stopped or calibrated there.
 GATE_SPLIT = "gate"
 FUSED = "fused"
-
-
-def ensemble_predict(models: list[MultitaskFusionModel], arrays: PanelArrays, attend: np.ndarray | None = None) -> dict:
-    """Member-averaged probabilities, volatility, sentiment distribution, attention and the wide
-    term's per-modality default logits."""
-    return ensemble_predictions(models, arrays, [attend])[0]
-
-
-def ensemble_predictions(models: list[MultitaskFusionModel], arrays: PanelArrays, attends: list[np.ndarray | None]) -> list[dict]:
-    """`ensemble_predict` under each of several attention masks; every member encodes the rows once."""
-    # Members share their frozen encoders (copied from one shared space): encode those once.
-    arrays = with_frozen_tokens(models[0], arrays)
-    encoded = [with_tokens(m, arrays, m.modalities) for m in models]
-    return [_average([predict(m, a, attend) for m, a in zip(models, encoded)]) for attend in attends]
-
-
-def _average(members: list[dict]) -> dict:
-    out = {"members": members}
-    for task in BINARY_TASKS:
-        out[task] = np.mean([sigmoid(p[task]) for p in members], axis=0)
-    out["log_forward_vol"] = np.mean([p["log_forward_vol"] for p in members], axis=0)
-    sentiment = [np.exp(p["sentiment"]) / np.exp(p["sentiment"]).sum(1, keepdims=True) for p in members]
-    out["sentiment"] = np.mean(sentiment, axis=0)
-    out["attention"] = np.mean([p["attention"] for p in members], axis=0)
-    out["wide"] = np.mean([p["wide"] for p in members], axis=0)
-    return out
 
 
 def _known(labels: LabelArrays, task: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -68,7 +68,7 @@ def score_distribution(p: np.ndarray, y: np.ndarray) -> bytes:
     figure, axis = plt.subplots(figsize=_SIZE)
     bins = np.linspace(0, max(float(np.max(p)) if len(p) else 1.0, 1e-3), 30)
     for outcome, colour, label in ((0, "tab:blue", "no default"), (1, "tab:red", "default")):
-        axis.hist(p[y == outcome], bins=bins, color=colour, alpha=0.6, density=True, label=label)
+        axis.hist(p[y == outcome], bins=bins.tolist(), color=colour, alpha=0.6, density=True, label=label)
     axis.set(xlabel="calibrated default probability", ylabel="density", title="Score distribution (test)")
     axis.legend()
     return _png(figure)

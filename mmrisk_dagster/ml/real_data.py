@@ -26,13 +26,13 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_logistic_regression, fit_tfidf_logreg, tabular_features
-from mmrisk_dagster.ml.evaluation import ensemble_predict
 from mmrisk_dagster.ml.features import aggregate_text, fundamentals_asof, price_windows
 from mmrisk_dagster.ml.fusion import TASKS, FusionConfig
 from mmrisk_dagster.ml.inputs import PanelArrays, infer_dims, panel_arrays, restrict
 from mmrisk_dagster.ml.labels import movement_label
 from mmrisk_dagster.ml.metrics import binary_metrics, mean_std, multiclass_metrics
 from mmrisk_dagster.ml.panel import PanelSpec, assemble_panel
+from mmrisk_dagster.ml.prediction import ensemble_predict
 from mmrisk_dagster.ml.sentiment import (
     SentimentConfig,
     fine_tune_sentiment,

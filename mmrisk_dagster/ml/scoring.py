@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mmrisk_dagster.ml.evaluation import ensemble_predict
 from mmrisk_dagster.ml.inputs import PanelArrays
-from mmrisk_dagster.ml.training import apply_calibrator
+from mmrisk_dagster.ml.prediction import apply_calibrator, ensemble_predict
 from mmrisk_dagster.ml.var import VAR_LEVELS, value_at_risk
 from mmrisk_dagster.sources.contract import SENTIMENT_LABELS
 

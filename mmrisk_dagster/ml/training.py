@@ -17,10 +17,10 @@ from mmrisk_dagster.ml.fusion import (
     MultitaskFusionModel,
     combine_losses,
     task_losses,
-    token_key,
 )
 from mmrisk_dagster.ml.inputs import PanelArrays, panel_arrays, to_tensors
 from mmrisk_dagster.ml.metrics import binary_metrics
+from mmrisk_dagster.ml.prediction import ensemble_predict, logit, predict, sigmoid, with_frozen_tokens
 from mmrisk_dagster.ml.shared_space import drop_modalities
 from mmrisk_dagster.ml.torch_utils import seed_everything, shuffled_batches
 
@@ -126,55 +126,6 @@ def align_labels(keys: pd.DataFrame, labels: pd.DataFrame, train_index: np.ndarr
     return LabelArrays(values=values, vol_mean=mean, vol_std=max(std, 1e-6))
 
 
-@torch.no_grad()
-def with_tokens(model: MultitaskFusionModel, arrays: PanelArrays, modalities: list[str], batch_size: int = 2048) -> PanelArrays:
-    """`arrays` with the encoder output of each of `modalities` computed once (`<m>:token`); a raw
-    input is kept only where the wide term still reads it."""
-    inputs = dict(arrays.inputs)
-    for m in modalities:
-        if token_key(m) in inputs or m not in inputs:
-            continue
-        encoder = model.encoders[m].eval()
-        single = PanelArrays(arrays.keys, {m: inputs[m]}, arrays.present, arrays.attend, arrays.age, arrays.policy)
-        chunks = [
-            encoder(to_tensors(single, np.arange(i, min(i + batch_size, len(arrays))))[m]).numpy()
-            for i in range(0, len(arrays), batch_size)
-        ]
-        inputs[token_key(m)] = np.concatenate(chunks) if chunks else np.zeros((0, model.config.d), np.float32)
-        if m not in model.wide:
-            del inputs[m]
-    return PanelArrays(arrays.keys, inputs, arrays.present, arrays.attend, arrays.age, arrays.policy)
-
-
-def with_frozen_tokens(model: MultitaskFusionModel, arrays: PanelArrays) -> PanelArrays:
-    """Frozen modalities' tokens computed once: their encoders never change during training."""
-    return with_tokens(model, arrays, model.frozen())
-
-
-@torch.no_grad()
-def predict(model: MultitaskFusionModel, arrays: PanelArrays, attend: np.ndarray | None = None, batch_size: int = 2048) -> dict[str, np.ndarray]:
-    """Raw outputs for every row: logits, standardized volatility, class logits, attention."""
-    model.eval()
-    arrays = with_frozen_tokens(model, arrays)
-    outputs: dict[str, list] = {}
-    attend = arrays.attend if attend is None else attend
-    for start in range(0, len(arrays), batch_size):
-        index = np.arange(start, min(start + batch_size, len(arrays)))
-        batch = to_tensors(arrays, index)
-        out = model(batch, torch.from_numpy(attend[index]))
-        for key, value in out.items():
-            outputs.setdefault(key, []).append(value.numpy())
-    if not outputs:
-        m = len(model.modalities)
-        return {"default": np.zeros(0), "log_forward_vol": np.zeros(0), "movement": np.zeros(0),
-                "sentiment": np.zeros((0, 3)), "attention": np.zeros((0, m)), "wide": np.zeros((0, m))}
-    return {k: np.concatenate(v) for k, v in outputs.items()}
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-x))
-
-
 def _validation_score(model, arrays: PanelArrays, labels: LabelArrays, index: np.ndarray) -> float:
     """Early-stopping score: validation default AUC when defaults exist there, else -loss."""
     sub = arrays.subset(index)
@@ -278,18 +229,9 @@ def fit_calibrator(y: np.ndarray, p: np.ndarray) -> dict:
     known = ~np.isnan(y)
     if known.sum() < 10 or y[known].min() == y[known].max():
         return {"method": "platt", "a": 1.0, "b": 0.0}
-    logits = _logit(p[known])[:, None]
+    logits = logit(p[known])[:, None]
     fitted = LogisticRegression(C=1e4, max_iter=1000).fit(logits, y[known])
     return {"method": "platt", "a": float(fitted.coef_[0, 0]), "b": float(fitted.intercept_[0])}
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def apply_calibrator(calibrator: dict, p: np.ndarray) -> np.ndarray:
-    return sigmoid(calibrator["a"] * _logit(p) + calibrator["b"])
 
 
 def train_ensemble(arrays, labels, index, dims, config: FusionConfig, seeds: list[int], encoder_state=None, on_epoch=None):
@@ -350,8 +292,6 @@ class FittedEnsemble:
 def fit_ensemble(data: PreparedData, encoder_state: dict, dims: dict[str, int], config: FusionConfig, seeds: list[int], on_epoch=None) -> FittedEnsemble:
     """Members trained on the training split, early-stopped on validation; the default
     probability calibrated on validation (Platt) for the member-averaged score."""
-    from mmrisk_dagster.ml.evaluation import ensemble_predict
-
     models, histories = train_ensemble(data.arrays, data.labels, data.index, dims, config, seeds, encoder_state, on_epoch)
     validation = data.index["validation"]
     scores = ensemble_predict(models, data.arrays.subset(validation))["default"]

@@ -90,16 +90,24 @@ class DataSourceResource(dg.ConfigurableResource):
 class ComputeResource(dg.ConfigurableResource):
     """CPU threads for torch and the text encoder (`minilm` or the `hashing` fallback)."""
 
-    torch_threads: int = 2
-    text_encoder: str = "minilm"
-    text_batch_size: int = 128
-    cache_dir: str
+    torch_threads: int = Field(default=2, description="CPU threads for torch and ONNX Runtime.")
+    text_encoder: str = Field(default="minilm", description="`minilm` (all-MiniLM-L6-v2) or `hashing` (no model).")
+    text_backend: str = Field(
+        default="onnx",
+        description="How MiniLM runs: `onnx` (ONNX Runtime, exported into `cache_dir` at first use; "
+        "benchmarks/embeddings.py measures its speed-up and cosine to the reference) or `torch` "
+        "(sentence-transformers, the reference). Each backend has its own cache entries.",
+    )
+    text_batch_size: int = Field(default=128, description="Texts per forward pass of the encoder.")
+    cache_dir: str = Field(description="Folder of the text-embedding cache and the exported ONNX model.")
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         torch.set_num_threads(self.torch_threads)
 
     def encoder(self) -> TextEncoder:
-        return make_encoder(self.text_encoder, self.text_batch_size)
+        return make_encoder(
+            self.text_encoder, self.text_batch_size, self.text_backend, Path(self.cache_dir) / "models", self.torch_threads
+        )
 
     def text_cache(self) -> EmbeddingCache:
         return EmbeddingCache(Path(self.cache_dir) / "text_embeddings.duckdb")

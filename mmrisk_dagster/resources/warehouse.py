@@ -15,6 +15,7 @@ catalog, a home that is read-only or full.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import uuid
@@ -78,7 +79,7 @@ def remove_orphan_temporaries(directory: Path) -> list[Path]:
     return removed
 
 
-def _atomic_write_all(writes: list[tuple[Path, Callable[[Path], None]]]) -> None:
+def _atomic_write_all(writes: list[tuple[Path, Callable[[Path], object]]]) -> None:
     """Write every file under a temporary name, then rename them all into place: a crash while
     writing leaves every previous version, and the renames (each atomic) follow one another
     with no work in between. Temporary files are removed whatever happens, short of SIGKILL,
@@ -99,7 +100,7 @@ def _atomic_write_all(writes: list[tuple[Path, Callable[[Path], None]]]) -> None
             tmp.unlink(missing_ok=True)
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     _atomic_write_all([(path, write)])
 
 
@@ -131,10 +132,10 @@ class ParquetWarehouse:
         self.encrypted_tables = frozenset(encrypted_tables) if encryption else frozenset()
 
     def _encryption_properties(self, table: str):
-        return self.encryption.write_properties() if table in self.encrypted_tables else None
+        return self.encryption.write_properties() if self.encryption and table in self.encrypted_tables else None
 
     def _decryption_properties(self, table: str):
-        return self.encryption.read_properties() if table in self.encrypted_tables else None
+        return self.encryption.read_properties() if self.encryption and table in self.encrypted_tables else None
 
     def table_dir(self, table: str) -> Path:
         return self.root / table
@@ -162,12 +163,11 @@ class ParquetWarehouse:
                 f"{table}: rows dated {sorted(unexpected)[:5]} fall outside the partitions being "
                 f"written ({partition_keys[0]}..{partition_keys[-1]})"
             )
-        writes = []
+        writes: list[tuple[Path, Callable[[Path], object]]] = []
         for key in partition_keys:
             part = arrow.take(groups[key]) if key in groups else arrow.slice(0, 0)
             writes.append((self.partition_path(table, key),
-                           lambda tmp, part=part: pq.write_table(part, tmp, compression="zstd",
-                                                                 encryption_properties=encryption)))
+                           functools.partial(pq.write_table, part, compression="zstd", encryption_properties=encryption)))
         _atomic_write_all(writes)
         return [path for path, _ in writes]
 

@@ -1,18 +1,21 @@
 """The project's own code location on Dagster's Dask executor, against a local `distributed` cluster.
 
 Nothing changes in the definitions: `MMRISK_EXECUTOR=dask` and run config pointing at the
-cluster's scheduler. A range run of raw -> cleaned -> price windows, with every asset check on
-them, runs on two worker processes and writes what the pure core computes on the same data.
+cluster's scheduler. Two range runs of the same job (raw -> cleaned -> price windows, with every
+asset check on them) start at once on one cluster of two worker processes: each runs all of its
+own steps, and the warehouse holds what the pure core computes on the same data.
 """
 
 import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import distributed
 import pandas as pd
 import pytest
 
+from mmrisk_dagster.executors import dask_task_key
 from mmrisk_dagster.ml.features import price_windows
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.sources import read_source_table
@@ -40,23 +43,34 @@ def dask_run(tmp_path_factory):
                 distributed.Client(cluster) as client:
             client.wait_for_workers(2)
             run_config = f'{{"execution": {{"config": {{"cluster": {{"existing": {{"address": "{cluster.scheduler_address}"}}}}}}}}}}'
+            command = [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m",
+                       "mmrisk_dagster.definitions", "--select", ",".join(SUBGRAPH), "--partition-range",
+                       f"{START}...{END}", "--config-json", run_config]
             with distributed.get_task_stream(client) as stream:
-                done = subprocess.run(
-                    [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "mmrisk_dagster.definitions",
-                     "--select", ",".join(SUBGRAPH), "--partition-range", f"{START}...{END}", "--config-json", run_config],
-                    cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-                )
+                runs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         text=True) for _ in range(2)]
+                outputs = [run.communicate(timeout=600)[0] for run in runs]
             tasks = list(stream.data)
-    yield {"home": home, "done": done, "tasks": tasks}
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        steps_done = {
+            record.dagster_run.run_id: {
+                event.step_key for event in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
+            }
+            for record in instance.get_run_records()
+        }
+    yield {"home": home, "returncodes": [run.returncode for run in runs], "outputs": outputs, "tasks": tasks,
+           "steps_done": steps_done}
 
 
-def test_the_range_run_succeeds_with_every_step_on_the_dask_workers(dask_run):
-    done = dask_run["done"]
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    steps = {task["key"].split(".", 1)[1] for task in dask_run["tasks"]}
-    assert SUBGRAPH_STEPS <= steps
-    assert {"prices_rows_conserved", "price_sequence_embedding_vectors_valid", "raw_prices_expectations"} <= steps
-    assert all(task["worker"] for task in dask_run["tasks"])
+def test_two_runs_of_one_job_at_once_each_run_all_their_steps_on_the_dask_workers(dask_run):
+    assert dask_run["returncodes"] == [0, 0], "\n".join(out[-3000:] for out in dask_run["outputs"])
+    steps = SUBGRAPH_STEPS | {"prices_rows_conserved", "price_sequence_embedding_vectors_valid", "raw_prices_expectations"}
+    assert len(dask_run["steps_done"]) == 2
+    for run_id, done in dask_run["steps_done"].items():
+        assert steps <= done, run_id
+        # Every step of this run was a Dask task of its own, on a worker.
+        keys = {task["key"] for task in dask_run["tasks"] if task["worker"]}
+        assert {dask_task_key(run_id, "__ASSET_JOB", step) for step in done} <= keys
 
 
 def test_the_dask_run_writes_what_the_core_computes(dask_run):

@@ -3,8 +3,9 @@
 The same single-run backfill (three partitioned assets and a partitioned check, 15 business days)
 runs once on each storage; everything the UI reads about assets through the instance's API must
 be equal: asset keys, materialized partitions, status per partition, each materialization's
-partition, metadata and tags in order, the latest materialization, asset records and check
-results. Proven on Dagster 1.13.27 (see docs/operations.md for the supported versions).
+partition, metadata and tags in order, the latest materialization, asset records, the check's
+evaluation per partition and its execution records (history and latest).
+Proven on Dagster 1.13.27 only (docs/operations.md).
 """
 
 import dagster as dg
@@ -42,12 +43,19 @@ def what_the_ui_reads(instance: dg.DagsterInstance) -> dict:
             if record.asset_entry.last_materialization_record else None,
         }
     (run,) = instance.get_run_records()
-    report["checks"] = sorted(
-        (event.dagster_event.event_specific_data.check_name, event.dagster_event.partition,
-         event.dagster_event.event_specific_data.passed)
+    report["check_events"] = [
+        (event.dagster_event.event_specific_data.check_name, event.dagster_event.event_specific_data.partition,
+         event.dagster_event.event_specific_data.passed,
+         {name: value.value for name, value in event.dagster_event.event_specific_data.metadata.items()})
         for event in instance.all_logs(run.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    )
-    report["check_names"] = sorted(c.check_key.name for c in checks)
+    ]
+    # What the UI's check pages read: the execution records, per partition and latest.
+    (check_key,) = checks[0].check_keys
+    storage = instance.event_log_storage
+    history = storage.get_asset_check_execution_history(check_key, limit=10_000)
+    report["check_history"] = sorted((r.partition, r.status.value, r.event is not None) for r in history)
+    latest = storage.get_latest_asset_check_execution_by_key([check_key]).get(check_key)
+    report["check_latest"] = (latest.status.value, latest.event is not None) if latest else None
     return report
 
 
@@ -67,10 +75,12 @@ def test_the_batched_event_log_reports_what_the_stock_one_reports(reports):
 
 def test_the_comparison_covers_every_partition_of_every_asset(reports):
     stock = reports["stock"]
+    days = stock["upstream"]["materialized_partitions"]
     assert stock["asset_keys"] == ["downstream", "middle", "upstream"]
     for name in stock["asset_keys"]:
         assert len(stock[name]["materialized_partitions"]) == 15
         assert [m[0] for m in stock[name]["materializations"]] == stock[name]["materialized_partitions"]
         assert stock[name]["latest_partition"] == stock[name]["record_latest_partition"] == LAST
     assert stock["upstream"]["materializations"][0][1] == {"dagster/row_count": 15}
-    assert stock["checks"] and all(passed for _, _, passed in stock["checks"])
+    assert [(e[1], e[2], e[3]) for e in stock["check_events"]] == [(day, True, {"day": day}) for day in days]
+    assert [h[0] for h in stock["check_history"]] == days

@@ -9,12 +9,11 @@ from mmrisk_dagster.ml.inputs import PanelArrays, to_tensors
 from mmrisk_dagster.ml.metrics import binary_metrics
 from mmrisk_dagster.ml.scoring import score
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window, retrieval_recall
+from mmrisk_dagster.ml.prediction import predict, sigmoid
 from mmrisk_dagster.ml.training import (
     LabelArrays,
     SplitSpec,
     chronological_split,
-    predict,
-    sigmoid,
     split_index,
     train_ensemble,
 )
@@ -310,7 +309,8 @@ def test_training_window_takes_dates_and_refuses_an_embargo_shorter_than_the_hor
 
 
 def test_platt_calibration_is_monotone_and_matches_observed_rates():
-    from mmrisk_dagster.ml.training import apply_calibrator, fit_calibrator
+    from mmrisk_dagster.ml.prediction import apply_calibrator
+    from mmrisk_dagster.ml.training import fit_calibrator
 
     rng = np.random.default_rng(0)
     scores = rng.uniform(0.0, 0.6, 20_000)
