@@ -106,6 +106,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "default_probability": "Calibrated probability of default within the horizon (Platt scaling on validation).",
         "default_score_raw": "The ensemble's uncalibrated default probability.",
         "predicted_volatility": "Predicted realized volatility over the horizon.",
+        "var_95": "One-day 95% Value-at-Risk: the log-return loss exceeded with 5% probability (normal, from predicted_volatility).",
+        "var_99": "One-day 99% Value-at-Risk: the log-return loss exceeded with 1% probability (normal, from predicted_volatility).",
         "movement_probability": "Probability that the price moves up the next day.",
         "news_sentiment": "Expected news tone in [-1, 1]; empty without news.",
         **{f"attention_{m}": f"Attention weight the model gave {m} (weights sum to one)." for m in MODALITIES},

@@ -245,7 +245,9 @@ def test_evaluation_compares_against_baselines_and_ablations(graph):
     assert gate["split"] == "gate" and gate["margin_ci_low"] <= gate["margin"] <= gate["margin_ci_high"]
     assert report["test_comparison"]["reference"] == "fused"
     backtest = report["var_backtest"]
-    assert set(backtest["methods"]) == {"model", "historical_20d", "garch_1_1"} and backtest["rows"] > 0
+    # Nine months hold too few training returns for a GARCH fit: it is named, not silently dropped.
+    assert set(backtest["methods"]) | set(backtest["unavailable"]) == {"model", "historical_20d", "garch_1_1"}
+    assert {"model", "historical_20d"} <= set(backtest["methods"]) and backtest["rows"] > 0
     for method in backtest["methods"].values():
         assert set(method) == {"0.95", "0.99"}
         assert 0 <= method["0.99"]["kupiec"]["p_value"] <= 1
