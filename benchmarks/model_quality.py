@@ -42,18 +42,19 @@ from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_wi
 from mmrisk_dagster.ml.text import EmbeddingCache, encode_texts, make_encoder  # noqa: E402
 from mmrisk_dagster.ml.training import SplitSpec, fit_ensemble, prepare  # noqa: E402
 from benchmarks import BENCHMARK_SALT  # noqa: E402
-from mmrisk_dagster.sources.cleaning import clean, fundamental_feature_columns  # noqa: E402
+from mmrisk_dagster.sources.cleaning import clean as clean_table  # noqa: E402
+from mmrisk_dagster.sources.cleaning import fundamental_feature_columns  # noqa: E402
 from mmrisk_dagster.sources.synthetic import SyntheticConfig, cached_universe  # noqa: E402
 
 
 def build_panel(config: SyntheticConfig, text_encoder: str, cache: EmbeddingCache):
     universe = cached_universe(config)
     clean = {
-        t: clean(t, universe.table(t), BENCHMARK_SALT).clean
+        t: clean_table(t, universe.table(t), BENCHMARK_SALT).clean
         for t in ("fundamentals", "prices", "news", "social", "events")
     }
     dates = pd.DatetimeIndex(sorted(clean["prices"]["date"].unique()))
-    encoder = make_encoder(text_encoder)
+    encoder = make_encoder(text_encoder, model_dir=cache.path.parent / "models")
     news, social = clean["news"], clean["social"]
     news_vectors, _ = encode_texts((news["headline"] + ". " + news["body"].fillna("")).str.strip(" .").tolist(), encoder, cache)
     social_vectors, _ = encode_texts(social["text"].tolist(), encoder, cache)

@@ -58,7 +58,7 @@ def run_stocknet(args, seeds, progress) -> dict:
     prices, social = cleaned("stocknet", "prices", args.stocknet), cleaned("stocknet", "social", args.stocknet)
     progress(f"stocknet: {len(prices)} price rows, {len(social)} tweets of {social['entity_id'].nunique()} stocks")
     cache = EmbeddingCache(Path(args.cache_dir) / "text_embeddings.duckdb")
-    vectors, encoded = encode_texts(social["text"].tolist(), make_encoder(args.tweet_encoder), cache)
+    vectors, encoded = encode_texts(social["text"].tolist(), make_encoder(args.tweet_encoder, model_dir=Path(args.cache_dir) / "models"), cache)
     progress(f"stocknet: tweets encoded with {args.tweet_encoder} ({encoded} new, the rest from the cache)")
     data = prepare_stocknet(prices, social, vectors)
     progress(f"stocknet: samples {({k: len(v) for k, v in data.index.items()})}")

@@ -47,13 +47,15 @@ def build_resources(settings: Settings) -> dict:
             kind=settings.source,
             path=settings.source_path,
             synthetic_entities=settings.synthetic_entities,
+            synthetic_default_rate=settings.synthetic_default_rate,
             synthetic_seed=settings.seed,
             start_date=settings.start_date.isoformat(),
             end_date=settings.end_date.isoformat(),
             pseudonym_salt=_secret(SALT_VARIABLE),
             demo_salt_file=str(home / "secrets" / "pseudonym_salt"),
+            entities=list(settings.entities),
         ),
-        "compute": ComputeResource(cache_dir=str(home / "cache")),
+        "compute": ComputeResource(cache_dir=str(home / "cache"), text_encoder=settings.text_encoder),
         "training_window": TrainingWindowResource(
             split_dates=list(settings.split_dates), horizon_days=settings.horizon_days
         ),

@@ -6,14 +6,13 @@ from pydantic import Field
 
 from mmrisk_dagster.automation import SCORES_FRESHNESS
 from mmrisk_dagster.catalog import table_preview
-from mmrisk_dagster.ml.artifacts import load_multitask
-from mmrisk_dagster.ml.inputs import panel_arrays
-from mmrisk_dagster.ml.scoring import alerts, score
+from mmrisk_dagster.ml.scoring import alerts
 from mmrisk_dagster.partitions import daily_partitions, single_run, with_partition_metadata
+from mmrisk_dagster.resources import MlflowResource
 
 
 class ModelGateError(RuntimeError):
-    """Raised when scoring is asked to use a model that failed its gate."""
+    """Raised when scoring runs before the current model has been evaluated."""
 
 
 @dg.asset(
@@ -23,24 +22,26 @@ class ModelGateError(RuntimeError):
     group_name="scoring",
     freshness_policy=SCORES_FRESHNESS,
     kinds={"pytorch", "parquet"},
-    description="Per entity-date: calibrated default probability, predicted volatility, movement "
+    description="Per entity-date, from the registered `champion` model (the latest version that passed its "
+    "gate): calibrated default probability, predicted volatility and one-day VaR 95/99, movement "
     "probability, expected news tone, the explanation (each modality's attention weight and the default "
     "log-odds its linear term adds, with the modality that raised it most) and model version.",
 )
 def risk_scores(
-    context: dg.AssetExecutionContext, modality_panel: pd.DataFrame, multitask_model: dict, model_evaluation: dict
+    context: dg.AssetExecutionContext,
+    modality_panel: pd.DataFrame,
+    multitask_model: dict,
+    model_evaluation: dict,
+    mlflow: MlflowResource,
 ) -> pd.DataFrame:
     if model_evaluation["model_version"] != multitask_model["version"]:
         raise ModelGateError(
             f"model_evaluation describes model {model_evaluation['model_version']} but the current model is "
             f"{multitask_model['version']}: materialize model_evaluation (and its gate) first"
         )
-    if not model_evaluation.get("gate", {}).get("passed", False):
-        raise ModelGateError(f"model {multitask_model['version']} failed its gate: {model_evaluation.get('gate')}")
-    models = load_multitask(multitask_model)
-    return with_partition_metadata(
-        context, score(models, panel_arrays(modality_panel, multitask_model["dims"]), multitask_model)
-    )
+    scores = mlflow.load_champion().predict(modality_panel)
+    context.add_output_metadata({"model_uri": mlflow.champion_uri()})
+    return with_partition_metadata(context, scores)
 
 
 class AlertConfig(dg.Config):

@@ -9,6 +9,7 @@ version), then rebuilds the module from the saved config and reads weights witho
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,10 @@ from safetensors.torch import save
 from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel
 from mmrisk_dagster.ml.shared_space import SharedSpace
 from mmrisk_dagster.ml.torch_utils import load_config, load_weights, save_module
+
+SCORING_CARD = "scoring_card.json"
+# What scoring reads besides the weights: the registered model carries them in SCORING_CARD.
+SCORING_FIELDS = ("version", "dims", "calibrator", "vol_mean", "vol_std", "member_file_sha256")
 
 
 def weights_version(modules) -> str:
@@ -89,7 +94,7 @@ def save_multitask(root: Path, models: list[MultitaskFusionModel], config: Fusio
         str(save_module(m, directory / f"member_{i}", {"dims": m.dims, "config": config.to_dict()}))
         for i, m in enumerate(models)
     ]
-    return {
+    card = {
         "version": version,
         "path": str(directory),
         "member_paths": paths,
@@ -98,6 +103,9 @@ def save_multitask(root: Path, models: list[MultitaskFusionModel], config: Fusio
         "config": config.to_dict(),
         **extra,
     }
+    scoring = {**{k: card[k] for k in SCORING_FIELDS}, "members": len(models)}
+    (directory / SCORING_CARD).write_text(json.dumps(scoring, indent=2))
+    return card
 
 
 @lru_cache(maxsize=16)
@@ -115,3 +123,15 @@ def load_multitask(card: dict) -> list[MultitaskFusionModel]:
         verify_model_files(Path(path), expected, "multitask_model")
         members.append(_load_member(path, tuple(sorted(expected.items()))))
     return members
+
+
+def load_scoring_card(directory: Path) -> tuple[list[MultitaskFusionModel], dict]:
+    """The ensemble saved by `save_multitask` in `directory` (or a copy of that folder, as the
+    registry keeps), each member checked against the hashes in the scoring card, and the card."""
+    card = json.loads((directory / SCORING_CARD).read_text())
+    members = []
+    for i, expected in enumerate(card["member_file_sha256"]):
+        path = directory / f"member_{i}"
+        verify_model_files(path, expected, "multitask_model")
+        members.append(_load_member(str(path), tuple(sorted(expected.items()))))
+    return members, card

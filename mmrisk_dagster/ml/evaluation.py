@@ -10,20 +10,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
 
-from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_tfidf_logreg, tabular_features
+from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_linear_svm, fit_tfidf_logreg, risk_score, tabular_features
 from mmrisk_dagster.ml.fusion import BINARY_TASKS
 from mmrisk_dagster.ml.inputs import PanelArrays
 from mmrisk_dagster.ml.metrics import (
     binary_metrics,
+    clustered_auc_margin,
+    compare_aucs,
     mean_std,
     multiclass_metrics,
     regression_metrics,
 )
 from mmrisk_dagster.ml.prediction import apply_calibrator, ensemble_predict, ensemble_predictions, predict, sigmoid
 from mmrisk_dagster.ml.training import LabelArrays
+from mmrisk_dagster.ml.var import backtest_against_baselines
 
 PRIMARY_TASK_ORDER = ("default", "movement")
+# Splits on which every model and baseline is scored (none of them is fitted there).
+EVALUATED_SPLITS = ("gate", "test")
+# The split the gate judges on: nothing is fitted, early-stopped or calibrated there.
+GATE_SPLIT = "gate"
+FUSED = "fused"
 
 
 def _known(labels: LabelArrays, task: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,30 +74,36 @@ def task_report(pred: dict, labels: LabelArrays, rows: np.ndarray, calibrator: d
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    return binary_metrics(y, p).get("auc", float("nan"))
+    """ROC AUC of any ranking score (an SVM's margin as well as a probability); NaN with one class."""
+    if len(y) == 0 or np.min(y) == np.max(y):
+        return float("nan")
+    return float(roc_auc_score(y, p))
 
 
-def baseline_reports(arrays: PanelArrays, texts: list[str], labels: LabelArrays, index: dict, task: str, seeds: list[int]) -> dict:
-    """Gate and test AUC of the two baselines on the primary task, fitted on the training split.
-    Gradient boosting is refitted per seed; the logistic regression is deterministic, so it is
-    fitted once."""
+def baseline_reports(arrays: PanelArrays, texts: list[str], labels: LabelArrays, index: dict, task: str, seeds: list[int]) -> tuple[dict, dict]:
+    """AUC (mean ± std over seeds) of the baselines on the primary task in each evaluated split,
+    and each baseline's seed-averaged score per labelled row of those splits (for the paired
+    bootstrap). Gradient boosting is refitted per seed; the logistic regression and the linear
+    SVM are deterministic, so they are fitted once."""
     train, y_train = _known(labels, task, index["train"])
-    evaluated = {s: _known(labels, task, index[s]) for s in ("gate", "test")}
+    evaluated = {s: _known(labels, task, index[s]) for s in EVALUATED_SPLITS}
     tabular = tabular_features(arrays)
     text_array = np.asarray(texts, dtype=object)
     fitters = {
         "hist_gbm": (lambda seed: fit_hist_gbm(tabular[train], y_train, seed), lambda rows: tabular[rows], seeds),
         "tfidf_logreg": (lambda seed: fit_tfidf_logreg(list(text_array[train]), y_train, seed), lambda rows: list(text_array[rows]), seeds[:1]),
+        "linear_svm": (lambda seed: fit_linear_svm(tabular[train], y_train, seed), lambda rows: tabular[rows], seeds[:1]),
     }
-    reports = {}
+    reports, scores = {}, {}
     for name, (fit, features, fit_seeds) in fitters.items():
         per_split: dict[str, list[float]] = {s: [] for s in evaluated}
         for seed in fit_seeds:
             model = fit(seed)
-            for split, (rows, y) in evaluated.items():
-                per_split[split].append(_auc(y, model.predict_proba(features(rows))[:, 1]))
-        reports[name] = {split: mean_std(values) for split, values in per_split.items()}
-    return reports
+            for split, (rows, _) in evaluated.items():
+                per_split[split].append(risk_score(model, features(rows)))
+        reports[name] = {split: mean_std([_auc(evaluated[split][1], p) for p in runs]) for split, runs in per_split.items()}
+        scores[name] = {split: np.mean(runs, axis=0) for split, runs in per_split.items()}
+    return reports, scores
 
 
 def ablation_reports(models, arrays: PanelArrays, labels: LabelArrays, rows: np.ndarray, task: str) -> dict:
@@ -128,15 +144,31 @@ def member_summary(models, arrays: PanelArrays, labels: LabelArrays, rows: np.nd
 
 
 def markdown_table(report: dict) -> str:
-    task = report["primary_task"]
-    lines = [f"| {task} AUC (test) | mean | std |", "|---|---|---|"]
+    """Every model's test AUC with its entity-clustered bootstrap standard error, the fused model's
+    margin over the best alternative, then the members' spread and the inference-time ablations."""
+    task, comparison = report["primary_task"], report["test_comparison"]
+    lines = [
+        f"{task} AUC on the test split: {comparison['rows']:,} entity-days, {comparison['positives']:,} positive, "
+        f"{comparison['clusters']} entities (± = bootstrap standard error over entities)",
+        "",
+        "| model | test AUC | ± |",
+        "|---|---|---|",
+    ]
+    for name, value in sorted(comparison["models"].items(), key=lambda item: -item[1]["auc"]):
+        label = {FUSED: "fused model (ensemble)"}.get(name, name.replace("only_", "only ") + (" (trained alone)" if name.startswith("only_") else ""))
+        lines.append(f"| {label} | {value['auc']:.4f} | {value['std_error']:.4f} |")
+    margin = comparison["margin"]
+    verdict = "distinguishable from zero" if margin["distinguishable_from_zero"] else "NOT distinguishable from zero"
+    lines += [
+        "",
+        f"Margin of the fused model over the best alternative ({comparison['best_alternative']}): "
+        f"{margin['margin']:+.4f} ± {margin['std_error']:.4f}, 95% interval [{margin['ci_low']:+.4f}, {margin['ci_high']:+.4f}]: {verdict}.",
+        "",
+        "| fused model, other views | test AUC | std |",
+        "|---|---|---|",
+    ]
     member = report["model"]["members"].get(task, {}).get("auc", {})
-    lines.append(f"| fused model (members) | {member.get('mean', float('nan')):.4f} | {member.get('std', float('nan')):.4f} |")
-    lines.append(f"| fused model (ensemble) | {report['model']['ensemble'][task].get('auc', float('nan')):.4f} | |")
-    for name, splits in report["baselines"].items():
-        lines.append(f"| {name} | {splits['test']['mean']:.4f} | {splits['test']['std']:.4f} |")
-    for m, value in report.get("single_modality_models", {}).items():
-        lines.append(f"| only {m} (trained alone) | {value['test']['mean']:.4f} | {value['test']['std']:.4f} |")
+    lines.append(f"| members (mean ± std over seeds) | {member.get('mean', float('nan')):.4f} | {member.get('std', float('nan')):.4f} |")
     for m, value in report["ablation"]["only"].items():
         lines.append(f"| only {m} (inference) | {value['auc']:.4f} | |")
     for m, value in report["ablation"]["removed"].items():
@@ -144,56 +176,93 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int], space=None, single_modality_seeds: Sequence[int] = ()) -> dict:
+def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int], space=None, single_modality_seeds: Sequence[int] = (), returns: pd.DataFrame | None = None) -> dict:
     """The full report on `data` (a training.PreparedData): model (ensemble and members),
     baselines, inference-time ablations, models trained on one modality (when `space` and
-    `single_modality_seeds` are given), markdown."""
+    `single_modality_seeds` are given), the gate's inputs (on GATE_SPLIT), every model's test AUC
+    with its uncertainty and the fused model's margin over the best alternative, the VaR backtest
+    against GARCH(1,1) and historical volatility (when daily `returns` from `var.daily_returns`
+    are given), markdown."""
     arrays, labels, index = data.arrays, data.labels, data.index
     task = primary_task(labels, index)
-    test_rows, gate_rows = index["test"], index["gate"]
+    predictions = {split: ensemble_predict(models, arrays.subset(index[split])) for split in EVALUATED_SPLITS}
+    test_rows = index["test"]
     report = {
         "primary_task": task,
         "model": {
-            "ensemble": task_report(ensemble_predict(models, arrays.subset(test_rows)), labels, test_rows, calibrator),
-            "gate": task_report(ensemble_predict(models, arrays.subset(gate_rows)), labels, gate_rows, calibrator),
+            "ensemble": task_report(predictions["test"], labels, test_rows, calibrator),
+            **{split: task_report(predictions[split], labels, index[split], calibrator) for split in EVALUATED_SPLITS if split != "test"},
             "members": member_summary(models, arrays, labels, test_rows, calibrator),
         },
-        "baselines": baseline_reports(arrays, texts, labels, index, task, seeds) if task else {},
-        "ablation": ablation_reports(models, arrays, labels, test_rows, task) if task else {"removed": {}, "only": {}},
-        "single_modality_models": (
-            single_modality_reports(data, space, models[0].config, list(single_modality_seeds), task)
-            if task and space is not None and single_modality_seeds else {}
-        ),
+        "baselines": {},
+        "ablation": {"removed": {}, "only": {}},
+        "single_modality_models": {},
+        "gate_inputs": {"task": None},
     }
-    report["gate_inputs"] = gate_inputs(report)
+    if task:
+        report["baselines"], baseline_scores = baseline_reports(arrays, texts, labels, index, task, seeds)
+        report["ablation"] = ablation_reports(models, arrays, labels, test_rows, task)
+        single_scores = {}
+        if space is not None and single_modality_seeds:
+            report["single_modality_models"], single_scores = single_modality_reports(
+                data, space, models[0].config, list(single_modality_seeds), task
+            )
+        fused = {split: _scores_on_known(predictions[split], labels, index[split], task) for split in EVALUATED_SPLITS}
+        entities = arrays.keys["entity_id"].to_numpy()
+        rows, y, p = fused[GATE_SPLIT]
+        report["gate_inputs"] = gate_inputs(task, y, p, {n: s[GATE_SPLIT] for n, s in baseline_scores.items()}, entities[rows])
+        rows, y, p = fused["test"]
+        alternatives = {**{n: s["test"] for n, s in baseline_scores.items()}, **{f"only_{m}": v for m, v in single_scores.items()}}
+        report["test_comparison"] = compare_aucs(y, {FUSED: p, **alternatives}, entities[rows], FUSED)
     report["markdown"] = markdown_table(report) if task else "no binary task with both classes in the gate and test splits"
+    if returns is not None:
+        forecasts = arrays.keys.iloc[test_rows].assign(
+            model=np.exp(predictions["test"]["log_forward_vol"] * labels.vol_std + labels.vol_mean)
+        )
+        report["var_backtest"] = backtest_against_baselines(forecasts, returns, data.split["train"][-1])
+        report["markdown"] += "\n\n" + report["var_backtest"]["markdown"]
     return report
 
 
-def gate_inputs(report: dict) -> dict:
-    """Gate-split AUC of the model and of every baseline on the primary task; the best baseline."""
-    task = report["primary_task"]
-    if task is None:
-        return {"task": None}
-    model_auc = report["model"]["gate"][task].get("auc", float("nan"))
-    baselines = {name: b["gate"]["mean"] for name, b in report["baselines"].items()}
-    best = max(baselines, key=lambda name: baselines[name])
+def _scores_on_known(prediction: dict, labels: LabelArrays, rows: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The labelled rows among `rows`, their labels and the ensemble's score for them."""
+    known, y = _known(labels, task, rows)
+    return known, y, prediction[task][np.searchsorted(rows, known)]
+
+
+def gate_inputs(task: str, y: np.ndarray, model_scores: np.ndarray, baseline_scores: dict[str, np.ndarray], entities: np.ndarray) -> dict:
+    """AUC of the model and of the best baseline on GATE_SPLIT (rows nothing was fitted,
+    early-stopped or calibrated on), with the margin's entity-clustered bootstrap uncertainty."""
+    baselines = {name: _auc(y, p) for name, p in baseline_scores.items()}
+    best = max(baselines, key=baselines.get)
+    margin = clustered_auc_margin(y, model_scores, baseline_scores[best], entities)
     return {
-        "task": task, "split": "gate", "model_auc": model_auc, "baseline_aucs": baselines,
-        "best_baseline": best, "best_baseline_auc": baselines[best],
+        "task": task,
+        "split": GATE_SPLIT,
+        "rows": int(len(y)),
+        "positives": int(y.sum()),
+        "model_auc": _auc(y, model_scores),
+        "best_baseline": best,
+        "best_baseline_auc": baselines[best],
+        "baseline_aucs": baselines,
+        "margin": margin["margin"],
+        "margin_std_error": margin["std_error"],
+        "margin_ci_low": margin["ci_low"],
+        "margin_ci_high": margin["ci_high"],
+        "margin_distinguishable_from_zero": margin["distinguishable_from_zero"],
     }
 
 
 def gate_decision(inputs: dict, tolerance: float) -> dict:
-    """Pass when the model's gate-split AUC is at least the best baseline's minus `tolerance`."""
+    """Pass when the model's AUC on the gate split is at least the best baseline's minus `tolerance`."""
     if inputs.get("task") is None:
         return {"passed": False, "reason": "no binary task with both classes in the gate and test splits", **inputs}
-    margin = inputs["model_auc"] - inputs["best_baseline_auc"]
-    return {"passed": bool(margin >= -tolerance), "margin": margin, "tolerance": tolerance, **inputs}
+    return {**inputs, "passed": bool(inputs["margin"] >= -tolerance), "tolerance": tolerance}
 
 
-def single_modality_reports(data, space, config, seeds: list[int], task: str = "default") -> dict:
-    """Test AUC of a model trained on one modality alone (encoder from the shared space).
+def single_modality_reports(data, space, config, seeds: list[int], task: str = "default") -> tuple[dict, dict]:
+    """Test AUC of a model trained on one modality alone (encoder from the shared space), and
+    its member-averaged score per labelled test row.
 
     Rows without that modality get the training base rate, so every model is scored on the
     same test rows as the fused one.
@@ -201,7 +270,7 @@ def single_modality_reports(data, space, config, seeds: list[int], task: str = "
     from mmrisk_dagster.ml.inputs import restrict
     from mmrisk_dagster.ml.training import PreparedData, train_ensemble
 
-    reports = {}
+    reports, test_scores = {}, {}
     y_train = data.labels.values[task][data.index["train"]]
     base_rate = float(np.nanmean(y_train))
     rows, y = _known(data.labels, task, data.index["test"])
@@ -211,16 +280,17 @@ def single_modality_reports(data, space, config, seeds: list[int], task: str = "
         single = PreparedData(arrays, data.split, data.index, data.labels)
         encoder_state = {k: v for k, v in space.encoders.state_dict().items() if k.startswith(f"{modality}.")}
         models, _ = train_ensemble(single.arrays, single.labels, single.index, dims, config, seeds, encoder_state)
-        aucs = []
+        members = []
         test = arrays.subset(rows)
         usable = test.attend.any(axis=1)
         for member in models:
             scores = np.full(len(rows), base_rate)
             if usable.any():
                 scores[usable] = sigmoid(predict(member, test.subset(np.flatnonzero(usable)))[task])
-            aucs.append(_auc(y, scores))
-        reports[modality] = {"test": mean_std(aucs), "coverage": float(usable.mean())}
-    return reports
+            members.append(scores)
+        reports[modality] = {"test": mean_std([_auc(y, p) for p in members]), "coverage": float(usable.mean())}
+        test_scores[modality] = np.mean(members, axis=0)
+    return reports, test_scores
 
 
 def evaluation_figures(models, data, calibrator: dict, space=None, sample: int = 1000, seed: int = 0) -> dict[str, bytes]:

@@ -18,6 +18,7 @@ from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.sources import read_source_table
 from mmrisk_dagster.sources.pseudonyms import resolve_salt
+from mmrisk_dagster.sources.synthetic import SyntheticConfig
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -51,10 +52,17 @@ class DataSourceResource(dg.ConfigurableResource):
     path: str = ""
     synthetic_entities: int = 50
     synthetic_seed: int = 7
+    synthetic_default_rate: float = Field(
+        default=SyntheticConfig.annual_default_rate,
+        description="Synthetic source only: defaults per slot-year (the demo sets 5.0 through MMRISK_SYNTHETIC_DEFAULT_RATE).",
+    )
     start_date: str = "2024-01-01"
     end_date: str = "2025-12-31"
     pseudonym_salt: str | None = None
     demo_salt_file: str = ""
+    entities: list[str] = Field(
+        default=[], description="Read only these entity ids (e.g. a dozen tickers of StockNet); empty: all."
+    )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self.salt()  # a missing salt fails the run before any step reads data
@@ -64,7 +72,7 @@ class DataSourceResource(dg.ConfigurableResource):
 
     def read(self, table: str, start: date, end: date) -> pd.DataFrame:
         """Raw rows of a canonical table whose `date` lies in [start, end]."""
-        return read_source_table(
+        frame = read_source_table(
             kind=self.kind,
             table=table,
             start=pd.Timestamp(start),
@@ -72,24 +80,34 @@ class DataSourceResource(dg.ConfigurableResource):
             path=self.path,
             synthetic_entities=self.synthetic_entities,
             synthetic_seed=self.synthetic_seed,
+            synthetic_default_rate=self.synthetic_default_rate,
             synthetic_start=self.start_date,
             synthetic_end=self.end_date,
         )
+        return frame[frame["entity_id"].isin(self.entities)].reset_index(drop=True) if self.entities else frame
 
 
 class ComputeResource(dg.ConfigurableResource):
     """CPU threads for torch and the text encoder (`minilm` or the `hashing` fallback)."""
 
-    torch_threads: int = 2
-    text_encoder: str = "minilm"
-    text_batch_size: int = 128
-    cache_dir: str
+    torch_threads: int = Field(default=2, description="CPU threads for torch and ONNX Runtime.")
+    text_encoder: str = Field(default="minilm", description="`minilm` (all-MiniLM-L6-v2) or `hashing` (no model).")
+    text_backend: str = Field(
+        default="onnx",
+        description="How MiniLM runs: `onnx` (ONNX Runtime, exported into `cache_dir` at first use; "
+        "benchmarks/embeddings.py measures its speed-up and cosine to the reference) or `torch` "
+        "(sentence-transformers, the reference). Each backend has its own cache entries.",
+    )
+    text_batch_size: int = Field(default=128, description="Texts per forward pass of the encoder.")
+    cache_dir: str = Field(description="Folder of the text-embedding cache and the exported ONNX model.")
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         torch.set_num_threads(self.torch_threads)
 
     def encoder(self) -> TextEncoder:
-        return make_encoder(self.text_encoder, self.text_batch_size)
+        return make_encoder(
+            self.text_encoder, self.text_batch_size, self.text_backend, Path(self.cache_dir) / "models", self.torch_threads
+        )
 
     def text_cache(self) -> EmbeddingCache:
         return EmbeddingCache(Path(self.cache_dir) / "text_embeddings.duckdb")
@@ -139,6 +157,9 @@ class TrainingWindowResource(dg.ConfigurableResource):
 LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `make mlflow-ui`
 
 
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
 class MlflowResource(dg.ConfigurableResource):
     """MLflow tracking: a local SQLite store under the data home unless a URI is configured.
 
@@ -186,10 +207,16 @@ class MlflowResource(dg.ConfigurableResource):
                 (Path(folder) / f"{name}.png").write_bytes(png)
             mlflow.log_artifacts(folder, artifact_path="plots")
 
-    def log_training(self, params: dict, histories: list[list[dict]], metrics: dict, model_dir: str, tags: dict,
+    def log_training(self, params: dict, histories: list[list[dict]], metrics: dict, card: dict, tags: dict, example: pd.DataFrame, output: pd.DataFrame,
                      figures: dict[str, bytes]) -> dict:
-        """One run with params, per-epoch metrics per member, the weights and the training
-        pictures; registers a version."""
+        """One run with params and per-epoch metrics per member; the ensemble logged as a pyfunc
+        model (safetensors weights, a signature from `example` and the model's `output` on it,
+        the input example), the training pictures; registered as a new version with the alias
+        `challenger`."""
+        from mlflow.models import infer_signature
+
+        from mmrisk_dagster.ml import registry_model
+
         mlflow = self._mlflow()
         with mlflow.start_run(run_name=f"multitask-{tags.get('model_version', '')}") as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -200,24 +227,69 @@ class MlflowResource(dg.ConfigurableResource):
                     mlflow.log_metric(f"member{member}_validation_score", record["validation_score"], step=step)
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
             mlflow.set_tags(tags)
-            mlflow.log_artifacts(model_dir, artifact_path="model")
+            logged = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=registry_model.entry_point(),
+                artifacts={registry_model.MODEL_ARTIFACT: card["path"]},
+                signature=infer_signature(example, output),
+                input_example=example,
+                pip_requirements=registry_model.requirements(),
+            )
             self._log_pictures(mlflow, figures)
-            run_id, artifact_uri = run.info.run_id, run.info.artifact_uri
+            run_id = run.info.run_id
+        version = mlflow.register_model(logged.model_uri, self.registered_model, tags=tags)
         client = mlflow.MlflowClient()
-        with contextlib.suppress(mlflow.exceptions.MlflowException):  # already registered
-            client.create_registered_model(self.registered_model)
-        version = client.create_model_version(
-            self.registered_model, source=f"{artifact_uri}/model", run_id=run_id, tags=tags
-        )
+        client.set_registered_model_alias(self.registered_model, CHALLENGER, version.version)
         experiment_id = mlflow.get_experiment_by_name(self.experiment).experiment_id
         return {
             "run_id": run_id,
             "experiment_id": experiment_id,
             "registered_model": self.registered_model,
             "model_version": version.version,
+            "model_uri": logged.model_uri,
             "run_url": f"{self.link_base()}/#/experiments/{experiment_id}/runs/{run_id}",
             "model_url": f"{self.link_base()}/#/models/{self.registered_model}/versions/{version.version}",
         }
+
+    def record_gate(self, model_version: str, gate: dict) -> str | None:
+        """The gate's verdict and margin as tags on the registered version; the alias `champion`
+        moves to it when it passed, and leaves it when it failed. Returns the champion's version."""
+        mlflow = self._mlflow()
+        client = mlflow.MlflowClient()
+        for key in ("passed", "margin", "margin_std_error", "margin_ci_low", "margin_ci_high", "best_baseline", "split"):
+            if key in gate:
+                client.set_model_version_tag(self.registered_model, model_version, f"gate_{key}", str(gate[key]))
+        champion = self._champion_version(client)
+        if gate["passed"]:
+            client.set_registered_model_alias(self.registered_model, CHAMPION, model_version)
+            return model_version
+        if champion == model_version:
+            client.delete_registered_model_alias(self.registered_model, CHAMPION)
+            return None
+        return champion
+
+    def _champion_version(self, client) -> str | None:
+        import mlflow
+
+        try:
+            return client.get_model_version_by_alias(self.registered_model, CHAMPION).version
+        except mlflow.exceptions.MlflowException:
+            return None
+
+    def load_champion(self):
+        """The registered version with the alias `champion`, loaded as a pyfunc model."""
+        mlflow = self._mlflow()
+        client = mlflow.MlflowClient()
+        version = self._champion_version(client)
+        if version is None:
+            raise LookupError(
+                f"no version of registered model '{self.registered_model}' at {self.tracking_uri} has the alias "
+                f"'{CHAMPION}': materialize model_evaluation with a model that passes its gate first"
+            )
+        return mlflow.pyfunc.load_model(self.champion_uri())
+
+    def champion_uri(self) -> str:
+        return f"models:/{self.registered_model}@{CHAMPION}"
 
     def log_evaluation(self, run_id: str, report: dict, metrics: dict, figures: dict[str, bytes]) -> None:
         mlflow = self._mlflow()

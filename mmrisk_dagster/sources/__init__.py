@@ -40,6 +40,7 @@ def read_source_table(
     path: str = "",
     synthetic_entities: int = 50,
     synthetic_seed: int = 7,
+    synthetic_default_rate: float = SyntheticConfig.annual_default_rate,
     synthetic_start: str = "2024-01-01",
     synthetic_end: str = "2025-12-31",
 ) -> pd.DataFrame:
@@ -50,6 +51,7 @@ def read_source_table(
         config = SyntheticConfig(
             n_entities=synthetic_entities,
             seed=synthetic_seed,
+            annual_default_rate=synthetic_default_rate,
             start=date.fromisoformat(synthetic_start),
             end=date.fromisoformat(synthetic_end),
         )

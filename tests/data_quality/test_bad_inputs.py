@@ -172,3 +172,11 @@ def test_optional_columns_may_be_absent_and_the_features_do_without_them(tmp_pat
     assert news.clean.at[0, "published_at"] == pd.Timestamp("2024-01-02", tz="UTC")
     social = clean("social", read(tmp_path, "social"))
     assert social.rejected.empty and social.clean["author_id"].str.startswith("a_").all()
+
+
+def test_a_source_can_be_read_for_a_few_entities_only():
+    from tests import TEST_SALT
+    from mmrisk_dagster.resources import DataSourceResource
+
+    source = DataSourceResource(kind="files", path=str(CASES / "null_values"), pseudonym_salt=TEST_SALT, entities=["B", "D"])
+    assert sorted(source.read("prices", START.date(), END.date())["entity_id"]) == ["B", "D"]

@@ -196,6 +196,18 @@ def test_model_is_tracked_and_registered_in_mlflow(graph):
     assert version.run_id == run.info.run_id
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
     assert "evaluation/model_evaluation.json" in artifacts
+    # A pyfunc model with a signature; both aliases on the version that passed its gate, whose
+    # verdict and margin are its tags; risk_scores scored with that champion.
+    name = card["mlflow"]["registered_model"]
+    info = mlflow.models.get_model_info(card["mlflow"]["model_uri"])
+    assert "python_function" in info.flavors and info.signature is not None
+    for alias in ("challenger", "champion"):
+        assert client.get_model_version_by_alias(name, alias).version == version.version
+    report = graph["store"].read_json("model_evaluation")
+    assert version.tags["gate_passed"] == "True" and float(version.tags["gate_margin"]) == report["gate"]["margin"]
+    assert report["registry"]["champion"] == version.version
+    scores = graph["store"].read("risk_scores")
+    assert set(scores["model_version"]) == {card["version"]}
 
 
 def test_model_pages_show_their_pictures_and_mlflow_keeps_them(graph):
@@ -225,10 +237,24 @@ def test_evaluation_compares_against_baselines_and_ablations(graph):
     report = graph["store"].read_json("model_evaluation")
     task = report["primary_task"]
     assert task in ("default", "movement")
-    assert set(report["baselines"]) == {"hist_gbm", "tfidf_logreg"}
+    assert set(report["baselines"]) == {"hist_gbm", "tfidf_logreg", "linear_svm"}
     assert set(report["ablation"]["removed"]) == set(MODALITIES)
     assert report["model_version"] == graph["store"].read_json("multitask_model")["version"]
     assert "| fused model" in report["markdown"]
+    gate = report["gate"]
+    assert gate["split"] == "gate" and gate["margin_ci_low"] <= gate["margin"] <= gate["margin_ci_high"]
+    assert report["test_comparison"]["reference"] == "fused"
+    backtest = report["var_backtest"]
+    assert set(backtest["methods"]) == {"model", "historical_20d", "garch_1_1"} and backtest["rows"] > 0
+    for method in backtest["methods"].values():
+        assert set(method) == {"0.95", "0.99"}
+        assert 0 <= method["0.99"]["kupiec"]["p_value"] <= 1
+
+
+def test_scores_carry_value_at_risk_from_the_predicted_volatility(graph):
+    scores = graph["store"].read("risk_scores")
+    np.testing.assert_allclose(scores["var_99"], 2.326348 * scores["predicted_volatility"], rtol=1e-5)
+    assert (scores["var_99"] > scores["var_95"]).all() and (scores["var_95"] > 0).all()
 
 
 def test_rerunning_a_partition_replaces_it_exactly(graph):

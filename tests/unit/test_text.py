@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ from mmrisk_dagster.ml.text import (
     HashingEncoder,
     MiniLMEncoder,
     encode_texts,
+    make_encoder,
     text_key,
 )
 
@@ -93,3 +96,21 @@ def test_progress_reporter_reports_each_tenth_once_with_rate_and_eta():
 
 def test_durations_read_as_a_person_would_say_them():
     assert [format_duration(s) for s in (4.4, 75, 3 * 3600 + 125)] == ["4s", "1m15s", "3h02m"]
+
+
+STOCKNET = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "stocknet-dataset-dev.tar.gz"
+
+
+@pytest.mark.skipif(not STOCKNET.exists(), reason="needs ../shared/data/stocknet-dataset-dev.tar.gz")
+def test_the_default_onnx_backend_gives_the_reference_vectors_on_real_tweets(tmp_path):
+    from mmrisk_dagster.sources.stocknet import load_stocknet
+
+    tweets = sorted(set(load_stocknet(STOCKNET).social["text"]))
+    sample = [tweets[i] for i in np.random.default_rng(1).choice(len(tweets), 300, replace=False)]
+    sample += ["Company shares plunge after profit warning", "x", " ".join(["long"] * 400)]  # empty-ish and truncated
+    reference = make_encoder("minilm", backend="torch").encode(sample)
+    fast = make_encoder("minilm", model_dir=tmp_path)  # the default backend
+    assert fast.name != MiniLMEncoder.name, "each backend needs its own cache entries"
+    cosine = (fast.encode(sample) * reference).sum(axis=1)
+    assert cosine.min() >= 0.99, f"cosine to the reference as low as {cosine.min():.4f}"
+    assert list(tmp_path.glob("*.onnx")), "the model is exported into the folder given"

@@ -1,0 +1,60 @@
+"""The fused model as an MLflow pyfunc model: safetensors weights and a JSON card, no pickle.
+
+MLflow logs it as a *model from code* (`registry_entry.py`, which it stores and runs at load
+time), so nothing is serialized with pickle or cloudpickle. The one artifact is the ensemble's
+folder: one `weights.safetensors` + `config.json` per member and `scoring_card.json`
+(calibration and volatility scale). Input: rows of `modality_panel`; output: the columns of
+`risk_scores`.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from importlib.util import find_spec
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from mmrisk_dagster.ml.panel import MODALITIES
+
+MODEL_ARTIFACT = "ensemble"
+RUNTIME_PACKAGES = ("torch", "safetensors", "numpy", "pandas", "scikit-learn")
+
+
+class FusedRiskModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context) -> None:
+        from mmrisk_dagster.ml.artifacts import load_scoring_card
+
+        self.models, self.card = load_scoring_card(Path(context.artifacts[MODEL_ARTIFACT]))
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return score_panel(self.models, self.card, model_input)
+
+
+def score_panel(models, card: dict, panel: pd.DataFrame) -> pd.DataFrame:
+    from mmrisk_dagster.ml.inputs import panel_arrays
+    from mmrisk_dagster.ml.scoring import score
+
+    return score(models, panel_arrays(panel, card["dims"]), card)
+
+
+def entry_point() -> str:
+    """The file MLflow logs as the model's code."""
+    return find_spec("mmrisk_dagster.ml.registry_entry").origin
+
+
+def input_example(panel: pd.DataFrame) -> pd.DataFrame:
+    """A few panel rows: the first, and one without each modality where there is one, so that the
+    signature marks what may be missing as optional."""
+    rows = [panel.index[0]]
+    for m in MODALITIES:
+        absent = panel.index[~panel[f"{m}_present"].astype(bool)]
+        if len(absent):
+            rows.append(absent[0])
+    return panel.loc[list(dict.fromkeys(rows))].reset_index(drop=True)
+
+
+def requirements() -> list[str]:
+    """Pinned runtime packages; the model's code itself comes with `mmrisk-dagster`."""
+    return ["mmrisk-dagster", *(f"{p}=={metadata.version(p)}" for p in RUNTIME_PACKAGES)]
