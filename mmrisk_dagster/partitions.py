@@ -46,9 +46,7 @@ def range_run_tags(first: str, last: str) -> dict[str, str]:
 
 def lookback(business_days: int) -> dg.TimeWindowPartitionMapping:
     """Upstream partitions [t - business_days, t] for downstream partition t."""
-    return dg.TimeWindowPartitionMapping(
-        start_offset=-business_days, allow_nonexistent_upstream_partitions=True
-    )
+    return dg.TimeWindowPartitionMapping(start_offset=-business_days, allow_nonexistent_upstream_partitions=True)
 
 
 def partition_dates(context: dg.AssetExecutionContext) -> pd.DatetimeIndex:
