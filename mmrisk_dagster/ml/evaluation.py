@@ -106,7 +106,7 @@ def baseline_reports(
     }
     reports, scores = {}, {}
     for name, (fit, features, fit_seeds) in fitters.items():
-        per_split: dict[str, list[float]] = {s: [] for s in evaluated}
+        per_split: dict[str, list[np.ndarray]] = {s: [] for s in evaluated}
         for seed in fit_seeds:
             model = fit(seed)
             for split, (rows, _) in evaluated.items():
@@ -212,7 +212,7 @@ def evaluate(
     task = primary_task(labels, index)
     predictions = {split: ensemble_predict(models, arrays.subset(index[split])) for split in EVALUATED_SPLITS}
     test_rows = index["test"]
-    report = {
+    report: dict = {
         "primary_task": task,
         "model": {
             "ensemble": task_report(predictions["test"], labels, test_rows, calibrator),
@@ -231,7 +231,7 @@ def evaluate(
     if task:
         report["baselines"], baseline_scores = baseline_reports(arrays, texts, labels, index, task, seeds)
         report["ablation"] = ablation_reports(models, arrays, labels, test_rows, task)
-        single_scores = {}
+        single_scores: dict[str, np.ndarray] = {}
         if space is not None and single_modality_seeds:
             report["single_modality_models"], single_scores = single_modality_reports(
                 data, space, models[0].config, list(single_modality_seeds), task
@@ -274,7 +274,7 @@ def gate_inputs(
     """AUC of the model and of the best baseline on GATE_SPLIT (rows nothing was fitted,
     early-stopped or calibrated on), with the margin's entity-clustered bootstrap uncertainty."""
     baselines = {name: _auc(y, p) for name, p in baseline_scores.items()}
-    best = max(baselines, key=baselines.get)
+    best = max(baselines, key=lambda name: baselines[name])
     margin = clustered_auc_margin(y, model_scores, baseline_scores[best], entities)
     return {
         "task": task,

@@ -132,7 +132,7 @@ def compare_aucs(
         name: {"auc": point[name], "std_error": _interval(point[name], samples[name])["std_error"]} for name in scores
     }
     others = {name: value for name, value in point.items() if name != reference}
-    best = max(others, key=others.get)
+    best = max(others, key=lambda name: others[name])
     margin = point[reference] - point[best]
     return {
         "models": models,

@@ -146,7 +146,7 @@ def backtest(frame: pd.DataFrame, volatility_columns: list[str], levels=VAR_LEVE
     `frame` holds entity_id, date, next_return and the volatility columns.
     """
     rows = frame.dropna(subset=["next_return", *volatility_columns]).sort_values(["entity_id", "date"])
-    out = {"rows": int(len(rows)), "entities": int(rows["entity_id"].nunique()), "methods": {}}
+    out: dict = {"rows": int(len(rows)), "entities": int(rows["entity_id"].nunique()), "methods": {}}
     loss = -rows["next_return"].to_numpy()
     for column in volatility_columns:
         per_level = {}
