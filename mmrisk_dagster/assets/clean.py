@@ -61,7 +61,7 @@ def _cleaned_asset(name: str, table: str) -> dg.AssetsDefinition:
         changes = result.entity_id_changes
         raw_rows = rows_by_partition(raw, context.partition_keys)
         rejected = rows_by_partition(result.rejected, context.partition_keys)
-        if name in context.selected_output_names:
+        if dg.AssetKey(name) in context.selected_asset_keys:
             with_partition_metadata(
                 context,
                 result.clean,
@@ -80,7 +80,7 @@ def _cleaned_asset(name: str, table: str) -> dg.AssetsDefinition:
                     "entity_id_changes": dg.MetadataValue.json(dict(list(changes.items())[:ENTITY_ID_CHANGES_SHOWN])),
                 },
             )
-        if rejected_name(name) in context.selected_output_names:
+        if dg.AssetKey(rejected_name(name)) in context.selected_asset_keys:
             with_partition_metadata(context, result.rejected, asset_key=rejected_name(name))
             yield dg.Output(result.rejected, output_name=rejected_name(name))
 
