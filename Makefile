@@ -43,9 +43,10 @@ demo-stocknet: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Lint and types on the package (CI runs it before the tests).
+# Lint, format and types on the package (CI runs it before the tests).
 check: $(STAMP)
 	$(BIN)/ruff check mmrisk_dagster
+	$(BIN)/ruff format --check mmrisk_dagster
 	$(BIN)/mypy
 
 # The whole graph over a range of business days in one run, optionally with a run-config file:

@@ -27,34 +27,58 @@ OWNERS = {
     "mining": "team:risk-analytics",
 }
 DOMAIN = {
-    "sources": "ingestion", "cleaning": "data-quality", "embeddings": "features", "fusion": "features",
-    "model": "modelling", "scoring": "risk", "mining": "risk",
+    "sources": "ingestion",
+    "cleaning": "data-quality",
+    "embeddings": "features",
+    "fusion": "features",
+    "model": "modelling",
+    "scoring": "risk",
+    "mining": "risk",
 }
 # The modality an asset carries; every other asset combines several ("multimodal").
 MODALITY = {
-    "raw_fundamentals": "fundamentals", "fundamentals": "fundamentals", "fundamentals_embedding": "fundamentals",
-    "raw_prices": "prices", "prices": "prices", "price_sequence_embedding": "prices",
+    "raw_fundamentals": "fundamentals",
+    "fundamentals": "fundamentals",
+    "fundamentals_embedding": "fundamentals",
+    "raw_prices": "prices",
+    "prices": "prices",
+    "price_sequence_embedding": "prices",
     "chart_image_embedding": "chart",
-    "raw_news": "news", "news": "news", "news_embedding": "news",
-    "raw_social": "social", "social": "social", "social_embedding": "social",
-    "raw_events": "credit-events", "risk_events": "credit-events",
+    "raw_news": "news",
+    "news": "news",
+    "news_embedding": "news",
+    "raw_social": "social",
+    "social": "social",
+    "social_embedding": "social",
+    "raw_events": "credit-events",
+    "risk_events": "credit-events",
 }
-MODALITY.update({f"{name}_rejected": MODALITY[name] for name in ("fundamentals", "prices", "news", "social", "risk_events")})
+MODALITY.update(
+    {f"{name}_rejected": MODALITY[name] for name in ("fundamentals", "prices", "news", "social", "risk_events")}
+)
 # Assets holding data about people: posts with their authors (raw handles before cleaning,
 # pseudonyms after) and the rejected rows, whose payloads are whole rows of posts too.
 PII = {"raw_social", "social", "social_rejected", "quarantine"}
 
-_KEY = {"entity_id": "Company or borrower identifier.", PARTITION_COLUMN: "Business day the row describes; the partition key."}
+_KEY = {
+    "entity_id": "Company or borrower identifier.",
+    PARTITION_COLUMN: "Business day the row describes; the partition key.",
+}
 
 
-_QUARANTINE = dict(zip(QUARANTINE_COLUMNS, (
-    "Table the row came from (fundamentals, prices, news, social, events).",
-    "The row's natural key as written by the source.",
-    "Reason code (see sources/cleaning.py REASONS).",
-    "What exactly was wrong, naming the column and value.",
-    "The raw row as JSON, so nothing is lost.",
-    "Business day of the raw row; the partition key.",
-)))
+_QUARANTINE = dict(
+    zip(
+        QUARANTINE_COLUMNS,
+        (
+            "Table the row came from (fundamentals, prices, news, social, events).",
+            "The row's natural key as written by the source.",
+            "Reason code (see sources/cleaning.py REASONS).",
+            "What exactly was wrong, naming the column and value.",
+            "The raw row as JSON, so nothing is lost.",
+            "Business day of the raw row; the partition key.",
+        ),
+    )
+)
 
 
 def _canonical(table: str) -> dict[str, str]:
@@ -67,29 +91,56 @@ COLUMNS: dict[str, dict[str, str]] = {
     "risk_events": _canonical("events"),
     "quarantine": _QUARANTINE,
     **{f"{name}_rejected": _QUARANTINE for name in ("fundamentals", "prices", "news", "social", "risk_events")},
-    "fundamentals_embedding": {**_KEY, "vector": "Filing features rank-normalized across entities that day, in (-0.5, 0.5).",
-                               "age_days": "Business days since the filing became public."},
-    "price_sequence_embedding": {**_KEY, "vector": "The last 20 days of scaled returns, ranges, gaps and volume z-scores, flattened."},
-    "chart_image_embedding": {**_KEY, "image": "64x60 black-and-white OHLC bar chart with moving average and volume, bit-packed."},
-    "news_embedding": {**_KEY, "vector": "Mean all-MiniLM-L6-v2 direction of the day's articles plus log1p(count).",
-                       "n_items": "Articles that day."},
-    "social_embedding": {**_KEY, "vector": "Mean all-MiniLM-L6-v2 direction of the day's posts plus log1p(count).",
-                         "n_items": "Posts that day.", "n_authors": "Distinct (pseudonymized) authors that day."},
+    "fundamentals_embedding": {
+        **_KEY,
+        "vector": "Filing features rank-normalized across entities that day, in (-0.5, 0.5).",
+        "age_days": "Business days since the filing became public.",
+    },
+    "price_sequence_embedding": {
+        **_KEY,
+        "vector": "The last 20 days of scaled returns, ranges, gaps and volume z-scores, flattened.",
+    },
+    "chart_image_embedding": {
+        **_KEY,
+        "image": "64x60 black-and-white OHLC bar chart with moving average and volume, bit-packed.",
+    },
+    "news_embedding": {
+        **_KEY,
+        "vector": "Mean all-MiniLM-L6-v2 direction of the day's articles plus log1p(count).",
+        "n_items": "Articles that day.",
+    },
+    "social_embedding": {
+        **_KEY,
+        "vector": "Mean all-MiniLM-L6-v2 direction of the day's posts plus log1p(count).",
+        "n_items": "Posts that day.",
+        "n_authors": "Distinct (pseudonymized) authors that day.",
+    },
     "modality_panel": {
         **_KEY,
-        **{c: d for m in MODALITIES for c, d in (
-            (f"{m}_image" if m == "chart" else f"{m}_vector", f"The {m} embedding (newest within its maximum age)."),
-            (f"{m}_present", f"Whether a {m} observation is available for this entity-date."),
-            (f"{m}_age", f"Business days since that {m} observation (empty when absent)."),
-        )},
+        **{
+            c: d
+            for m in MODALITIES
+            for c, d in (
+                (
+                    f"{m}_image" if m == "chart" else f"{m}_vector",
+                    f"The {m} embedding (newest within its maximum age).",
+                ),
+                (f"{m}_present", f"Whether a {m} observation is available for this entity-date."),
+                (f"{m}_age", f"Business days since that {m} observation (empty when absent)."),
+            )
+        },
         "missing_policy": "How absent modalities are filled for the model: mask, zero, mean or cross_modal.",
     },
     "shared_embeddings": {
         **_KEY,
-        **{c: d for m in MODALITIES for c, d in (
-            (f"{m}_shared", f"The {m} observation projected into the shared space (zero where absent)."),
-            (f"{m}_present", f"Whether a {m} observation is available."),
-        )},
+        **{
+            c: d
+            for m in MODALITIES
+            for c, d in (
+                (f"{m}_shared", f"The {m} observation projected into the shared space (zero where absent)."),
+                (f"{m}_present", f"Whether a {m} observation is available."),
+            )
+        },
         "fused_shared": "Mean of the present modalities' shared vectors: the entity-date's point for similarity search.",
         "shared_space_version": "Version of the shared-space encoders that produced the vectors.",
     },
@@ -112,8 +163,11 @@ COLUMNS: dict[str, dict[str, str]] = {
         "news_sentiment": "Expected news tone in [-1, 1]; empty without news.",
         **{f"attention_{m}": f"Attention weight the model gave {m} (weights sum to one)." for m in MODALITIES},
         "top_modality": "The most attended modality.",
-        **{f"default_logit_{m}": f"Default log-odds the {m} linear term adds, against an average training entity-date."
-           for m in MODALITIES if m != "chart"},
+        **{
+            f"default_logit_{m}": f"Default log-odds the {m} linear term adds, against an average training entity-date."
+            for m in MODALITIES
+            if m != "chart"
+        },
         "top_default_driver": "Modality that raised the default log-odds most; empty when none raised it.",
         "model_version": "Version of the model that scored the row.",
     },
@@ -151,8 +205,11 @@ def describe(spec: dg.AssetSpec) -> dg.AssetSpec:
     schema = column_schema(name)
     return spec.merge_attributes(
         owners=[OWNERS[group]],
-        tags={"domain": DOMAIN[group], "modality": MODALITY.get(name, "multimodal"),
-              "pii": "true" if name in PII else "false"},
+        tags={
+            "domain": DOMAIN[group],
+            "modality": MODALITY.get(name, "multimodal"),
+            "pii": "true" if name in PII else "false",
+        },
         metadata={"dagster/column_schema": schema} if schema else {},
     )
 

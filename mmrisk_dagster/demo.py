@@ -28,7 +28,9 @@ DEMO_RUN_CONFIG = {
 }
 
 
-def materialize_everything(defs: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
+def materialize_everything(
+    defs: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str
+) -> dg.ExecuteInProcessResult:
     """One run of the `full_refresh` job over the partition range [first, last]."""
     job = defs.resolve_job_def("full_refresh")
     return job.execute_in_process(
@@ -112,7 +114,9 @@ def failure_report(result: dg.ExecuteInProcessResult, warehouse_root: Path) -> s
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
             key = evaluation.asset_check_key
-            lines.append(f"  check {key.asset_key.to_user_string()}:{key.name} failed: {evaluation.description or ''}".rstrip())
+            lines.append(
+                f"  check {key.asset_key.to_user_string()}:{key.name} failed: {evaluation.description or ''}".rstrip()
+            )
             if key.name == "model_gate":
                 lines += gate_lines(ParquetWarehouse(warehouse_root).read_json("model_evaluation")["gate"])
     for event in result.all_events:

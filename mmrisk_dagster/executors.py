@@ -75,11 +75,21 @@ def _dask_executor() -> dg.ExecutorDefinition:
                 for level in execution_plan.get_steps_to_execute_by_level():
                     for step in level:
                         # Futures of upstream steps stay visible to Dask: it orders the steps by them.
-                        dependencies = [futures[key] for step_input in step.step_inputs for key in step_input.dependency_keys]
-                        sealed = (plan_context.reconstructable_job, run, plan_context.run_config, [step.key],
-                                  plan_context.instance.get_ref(), execution_plan.known_state)
+                        dependencies = [
+                            futures[key] for step_input in step.step_inputs for key in step_input.dependency_keys
+                        ]
+                        sealed = (
+                            plan_context.reconstructable_job,
+                            run,
+                            plan_context.run_config,
+                            [step.key],
+                            plan_context.instance.get_ref(),
+                            execution_plan.known_state,
+                        )
                         futures[step.key] = client.submit(
-                            query_on_dask_worker, dependencies, *map(_Sealed, sealed),
+                            query_on_dask_worker,
+                            dependencies,
+                            *map(_Sealed, sealed),
                             key=dask_task_key(run.run_id, plan_context.job_name, step.key),
                             resources=get_dask_resource_requirements(step.tags),
                         )
@@ -93,7 +103,9 @@ def _dask_executor() -> dg.ExecutorDefinition:
             return getattr(importlib.import_module(module), name)(**self.build_dict(job_name))
 
     @dg.executor(
-        name="dask", config_schema=dask_executor.config_schema.as_field(), requirements=dg.multiple_process_executor_requirements()
+        name="dask",
+        config_schema=dask_executor.config_schema.as_field(),
+        requirements=dg.multiple_process_executor_requirements(),
     )
     def run_scoped_dask_executor(init_context):
         ((cluster_type, cluster_configuration),) = init_context.executor_config["cluster"].items()

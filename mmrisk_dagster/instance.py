@@ -61,8 +61,12 @@ def _worker_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
         host, _, pid = tagged.rpartition(":")
         return int(pid) if host == socket.gethostname() else None
     for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-        if entry.dagster_event and entry.dagster_event.message and entry.dagster_event.message.startswith(RUN_WORKER_STARTED):
-            return int(entry.dagster_event.message[len(RUN_WORKER_STARTED):].rstrip(")."))
+        if (
+            entry.dagster_event
+            and entry.dagster_event.message
+            and entry.dagster_event.message.startswith(RUN_WORKER_STARTED)
+        ):
+            return int(entry.dagster_event.message[len(RUN_WORKER_STARTED) :].rstrip(")."))
     return None
 
 
@@ -86,7 +90,8 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         pid = _worker_pid(instance, run)
         if pid is not None and not _alive(pid):
             instance.report_run_failed(
-                run, f"The run's process (pid {pid}) is gone: it was killed or crashed before it could "
+                run,
+                f"The run's process (pid {pid}) is gone: it was killed or crashed before it could "
                 "report an end. Partitions it was writing keep their previous version (writes are "
                 "atomic); re-execute this run from failure.",
             )
@@ -94,8 +99,11 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     return failed
 
 
-@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Marks failed every started run whose process on this host died (see instance.py).")
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks failed every started run whose process on this host died (see instance.py).",
+)
 def dead_run_sweep(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     failed = fail_dead_runs(context.instance)
     return dg.SkipReason(f"marked {len(failed)} dead run(s) failed: {failed}" if failed else "no dead runs")

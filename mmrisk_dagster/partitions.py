@@ -46,9 +46,7 @@ def range_run_tags(first: str, last: str) -> dict[str, str]:
 
 def lookback(business_days: int) -> dg.TimeWindowPartitionMapping:
     """Upstream partitions [t - business_days, t] for downstream partition t."""
-    return dg.TimeWindowPartitionMapping(
-        start_offset=-business_days, allow_nonexistent_upstream_partitions=True
-    )
+    return dg.TimeWindowPartitionMapping(start_offset=-business_days, allow_nonexistent_upstream_partitions=True)
 
 
 def partition_dates(context: dg.AssetExecutionContext) -> pd.DatetimeIndex:
@@ -92,7 +90,13 @@ def per_partition(context: dg.AssetCheckExecutionContext, results: Mapping[str, 
     for key in context.partition_keys:
         result = results[key]
         yield dg.AssetCheckEvaluation(
-            asset_key=spec.asset_key, check_name=spec.name, passed=result.passed, severity=result.severity,
-            description=result.description, metadata=result.metadata, blocking=spec.blocking, partition=key,
+            asset_key=spec.asset_key,
+            check_name=spec.name,
+            passed=result.passed,
+            severity=result.severity,
+            description=result.description,
+            metadata=result.metadata,
+            blocking=spec.blocking,
+            partition=key,
         )
     yield dg.Output(None)  # the check's own output, which the assets its blocking verdict guards wait on

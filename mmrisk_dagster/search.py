@@ -1,6 +1,6 @@
 """Cross-modal similarity search over the materialized `shared_embeddings`, for analysts.
 
-    python -m mmrisk_dagster.search E0012 2025-06-30 --query news --against prices --top 10
+python -m mmrisk_dagster.search E0012 2025-06-30 --query news --against prices --top 10
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=10)
     args = parser.parse_args()
     frame = ParquetWarehouse(Settings.from_env().home / "warehouse").read("shared_embeddings")
-    print(similar_entity_dates(frame, args.entity_id, args.date, args.query, args.against, args.top).to_string(index=False))
+    print(
+        similar_entity_dates(frame, args.entity_id, args.date, args.query, args.against, args.top).to_string(
+            index=False
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -46,9 +46,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         self._held_lock = threading.Lock()
 
     @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData | None, config_value
-    ) -> BatchedSqliteEventLogStorage:
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> BatchedSqliteEventLogStorage:
         return cls(inst_data=inst_data, **config_value)
 
     def store_event(self, event: dg.EventLogEntry) -> None:
@@ -120,7 +118,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         target = evaluation.target_materialization_data
         values = {
             "execution_status": (
-                AssetCheckExecutionRecordStatus.SUCCEEDED if evaluation.passed else AssetCheckExecutionRecordStatus.FAILED
+                AssetCheckExecutionRecordStatus.SUCCEEDED
+                if evaluation.passed
+                else AssetCheckExecutionRecordStatus.FAILED
             ).value,
             "evaluation_event": dg.serialize_value(event),
             "evaluation_event_timestamp": self._event_insert_timestamp(event),

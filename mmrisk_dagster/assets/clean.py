@@ -61,17 +61,26 @@ def _cleaned_asset(name: str, table: str) -> dg.AssetsDefinition:
         changes = result.entity_id_changes
         raw_rows = rows_by_partition(raw, context.partition_keys)
         rejected = rows_by_partition(result.rejected, context.partition_keys)
-        if name in context.selected_output_names:
-            with_partition_metadata(context, result.clean, lambda key, rows: {
-                "rows_in": len(raw_rows[key]),
-                "rows_quarantined": len(rejected[key]),
-                "reasons": dg.MetadataValue.json(rejected[key]["reason"].value_counts().to_dict()),
-            }, asset_key=name)
-            yield dg.Output(result.clean, output_name=name, metadata={
-                "entity_ids_normalized_in_run": len(changes),
-                "entity_id_changes": dg.MetadataValue.json(dict(list(changes.items())[:ENTITY_ID_CHANGES_SHOWN])),
-            })
-        if rejected_name(name) in context.selected_output_names:
+        if dg.AssetKey(name) in context.selected_asset_keys:
+            with_partition_metadata(
+                context,
+                result.clean,
+                lambda key, rows: {
+                    "rows_in": len(raw_rows[key]),
+                    "rows_quarantined": len(rejected[key]),
+                    "reasons": dg.MetadataValue.json(rejected[key]["reason"].value_counts().to_dict()),
+                },
+                asset_key=name,
+            )
+            yield dg.Output(
+                result.clean,
+                output_name=name,
+                metadata={
+                    "entity_ids_normalized_in_run": len(changes),
+                    "entity_id_changes": dg.MetadataValue.json(dict(list(changes.items())[:ENTITY_ID_CHANGES_SHOWN])),
+                },
+            )
+        if dg.AssetKey(rejected_name(name)) in context.selected_asset_keys:
             with_partition_metadata(context, result.rejected, asset_key=rejected_name(name))
             yield dg.Output(result.rejected, output_name=rejected_name(name))
 
@@ -92,6 +101,10 @@ cleaned_assets = [_cleaned_asset(name, table) for name, table in CLEANED.items()
 )
 def quarantine(context: dg.AssetExecutionContext, **rejected: pd.DataFrame) -> pd.DataFrame:
     frame = pd.concat([p for p in rejected.values() if len(p)] or [empty_quarantine()], ignore_index=True)
-    return with_partition_metadata(context, frame, lambda key, rows: {
-        "reasons": table_preview(rows.groupby(["source", "reason"]).size().rename("rows").reset_index(), limit=50)
-    })
+    return with_partition_metadata(
+        context,
+        frame,
+        lambda key, rows: {
+            "reasons": table_preview(rows.groupby(["source", "reason"]).size().rename("rows").reset_index(), limit=50)
+        },
+    )

@@ -42,9 +42,12 @@ _common: dict[str, Any] = dict(
     **_common,
 )
 def fundamentals_embedding(context: dg.AssetExecutionContext, fundamentals: pd.DataFrame) -> pd.DataFrame:
-    return with_partition_metadata(context, fundamentals_asof(
-        fundamentals, partition_dates(context), fundamental_feature_columns(fundamentals), FUNDAMENTALS_MAX_AGE
-    ))
+    return with_partition_metadata(
+        context,
+        fundamentals_asof(
+            fundamentals, partition_dates(context), fundamental_feature_columns(fundamentals), FUNDAMENTALS_MAX_AGE
+        ),
+    )
 
 
 @dg.asset(

@@ -39,10 +39,7 @@ class PanelConfig(dg.Config):
 
 
 @dg.asset(
-    ins={
-        asset: dg.AssetIn(partition_mapping=lookback(DEFAULT_MAX_AGE[m]))
-        for m, asset in EMBEDDING_ASSETS.items()
-    },
+    ins={asset: dg.AssetIn(partition_mapping=lookback(DEFAULT_MAX_AGE[m])) for m, asset in EMBEDDING_ASSETS.items()},
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     group_name="fusion",
@@ -58,9 +55,15 @@ def modality_panel(context: dg.AssetExecutionContext, config: PanelConfig, **emb
     by_modality = {m: embeddings[asset] for m, asset in EMBEDDING_ASSETS.items()}
     panel = assemble_panel(by_modality, partition_dates(context), spec)
     context.add_output_metadata({"missing_policy": config.missing_policy})
-    return with_partition_metadata(context, panel, lambda key, rows: {"coverage": dg.MetadataValue.json(
-        {m: float(rows[f"{m}_present"].mean()) if len(rows) else 0.0 for m in MODALITIES}
-    )})
+    return with_partition_metadata(
+        context,
+        panel,
+        lambda key, rows: {
+            "coverage": dg.MetadataValue.json(
+                {m: float(rows[f"{m}_present"].mean()) if len(rows) else 0.0 for m in MODALITIES}
+            )
+        },
+    )
 
 
 class SharedSpaceRunConfig(dg.Config):
@@ -130,7 +133,9 @@ def shared_space(
     description="Every entity-date's modalities projected into the shared space (zero where absent), "
     "plus their mean: the vectors behind cross-modal similarity search.",
 )
-def shared_embeddings(context: dg.AssetExecutionContext, modality_panel: pd.DataFrame, shared_space: dict) -> pd.DataFrame:
+def shared_embeddings(
+    context: dg.AssetExecutionContext, modality_panel: pd.DataFrame, shared_space: dict
+) -> pd.DataFrame:
     model = load_shared_space(shared_space)
     frame = shared_embedding_frame(model, panel_arrays(modality_panel, model.dims))
     return with_partition_metadata(context, frame.assign(shared_space_version=shared_space["version"]))

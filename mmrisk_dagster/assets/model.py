@@ -35,38 +35,69 @@ def training_labels(
 class MultitaskConfig(dg.Config):
     """Run config of the model; defaults come from `ml.fusion.FusionConfig`."""
 
-    seeds: list[int] = Field(default=[0, 1, 2], description="One ensemble member per seed (at least 3 for a mean ± std).")
+    seeds: list[int] = Field(
+        default=[0, 1, 2], description="One ensemble member per seed (at least 3 for a mean ± std)."
+    )
     epochs: int = Field(default=FusionConfig.epochs, description="Maximum passes over the training split.")
     lr: float = Field(default=FusionConfig.lr, description="Adam learning rate.")
     hidden: int = Field(default=FusionConfig.hidden, description="Width of the task heads' hidden layer.")
     dropout: float = Field(default=FusionConfig.dropout, description="Dropout in the heads.")
     modality_dropout: float = Field(
-        default=FusionConfig.modality_dropout, description="Probability of hiding a present modality in a step (ModDrop)."
+        default=FusionConfig.modality_dropout,
+        description="Probability of hiding a present modality in a step (ModDrop).",
     )
     batch_size: int = Field(default=FusionConfig.batch_size, description="Entity-dates per step.")
-    patience: int = Field(default=FusionConfig.patience, description="Epochs without a better validation score before stopping.")
-    default_pos_weight: float = Field(default=FusionConfig.default_pos_weight, description="Weight of a default (positive) row in the default loss.")
-    weight_default: float = Field(default=DEFAULT_TASK_WEIGHTS["default"], description="Loss weight of the default task.")
-    weight_volatility: float = Field(default=DEFAULT_TASK_WEIGHTS["log_forward_vol"], description="Loss weight of the volatility task.")
-    weight_movement: float = Field(default=DEFAULT_TASK_WEIGHTS["movement"], description="Loss weight of the movement task.")
-    weight_sentiment: float = Field(default=DEFAULT_TASK_WEIGHTS["sentiment"], description="Loss weight of the sentiment task.")
-    uncertainty_weighting: bool = Field(
-        default=FusionConfig.uncertainty_weighting, description="Learn the task weights (Kendall et al. 2018) instead of the fixed ones."
+    patience: int = Field(
+        default=FusionConfig.patience, description="Epochs without a better validation score before stopping."
     )
-    wide: bool = Field(default=FusionConfig.wide, description="Add the linear (wide) term on each modality's summary to the default logit.")
-    wide_lr_scale: float = Field(default=FusionConfig.wide_lr_scale, description="Learning-rate multiplier of the wide term.")
+    default_pos_weight: float = Field(
+        default=FusionConfig.default_pos_weight, description="Weight of a default (positive) row in the default loss."
+    )
+    weight_default: float = Field(
+        default=DEFAULT_TASK_WEIGHTS["default"], description="Loss weight of the default task."
+    )
+    weight_volatility: float = Field(
+        default=DEFAULT_TASK_WEIGHTS["log_forward_vol"], description="Loss weight of the volatility task."
+    )
+    weight_movement: float = Field(
+        default=DEFAULT_TASK_WEIGHTS["movement"], description="Loss weight of the movement task."
+    )
+    weight_sentiment: float = Field(
+        default=DEFAULT_TASK_WEIGHTS["sentiment"], description="Loss weight of the sentiment task."
+    )
+    uncertainty_weighting: bool = Field(
+        default=FusionConfig.uncertainty_weighting,
+        description="Learn the task weights (Kendall et al. 2018) instead of the fixed ones.",
+    )
+    wide: bool = Field(
+        default=FusionConfig.wide,
+        description="Add the linear (wide) term on each modality's summary to the default logit.",
+    )
+    wide_lr_scale: float = Field(
+        default=FusionConfig.wide_lr_scale, description="Learning-rate multiplier of the wide term."
+    )
 
     def fusion_config(self, d: int, policy: str) -> FusionConfig:
         return FusionConfig(
-            d=d, hidden=self.hidden, dropout=self.dropout, modality_dropout=self.modality_dropout,
-            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience,
+            d=d,
+            hidden=self.hidden,
+            dropout=self.dropout,
+            modality_dropout=self.modality_dropout,
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            patience=self.patience,
             default_pos_weight=self.default_pos_weight,
             task_weights={
-                "default": self.weight_default, "log_forward_vol": self.weight_volatility,
-                "movement": self.weight_movement, "sentiment": self.weight_sentiment,
+                "default": self.weight_default,
+                "log_forward_vol": self.weight_volatility,
+                "movement": self.weight_movement,
+                "sentiment": self.weight_sentiment,
             },
-            uncertainty_weighting=self.uncertainty_weighting, policy=policy,
-            wide=self.wide, wide_lr_scale=self.wide_lr_scale,
+            uncertainty_weighting=self.uncertainty_weighting,
+            policy=policy,
+            wide=self.wide,
+            wide_lr_scale=self.wide_lr_scale,
         )
 
 
@@ -93,17 +124,27 @@ def multitask_model(
     data = prepare(modality_panel, training_labels, space.dims, training_window.split_spec())
     fusion_config = config.fusion_config(space.d, data.arrays.policy)
     fitted = fit_ensemble(
-        data, space.encoders.state_dict(), space.dims, fusion_config, config.seeds,
+        data,
+        space.encoders.state_dict(),
+        space.dims,
+        fusion_config,
+        config.seeds,
         on_epoch=lambda seed, r: context.log.info(f"seed {seed} epoch {r['epoch']}: {r}"),
     )
     extra = {**fitted.card_fields(), "seeds": config.seeds, "shared_space_version": shared_space["version"]}
     card = save_multitask(warehouse.models_path(), fitted.models, fusion_config, extra)
-    tags = {"dagster_run_id": context.run_id, "model_version": card["version"], "train_window": "..".join(extra["split"]["train"])}
+    tags = {
+        "dagster_run_id": context.run_id,
+        "model_version": card["version"],
+        "train_window": "..".join(extra["split"]["train"]),
+    }
     best = fitted.best_validation_scores()
     figures = {"Training loss and validation score per seed": training_curves(fitted.histories, config.seeds)}
     example = input_example(modality_panel)
     output = score_panel(fitted.models, card, example)
-    card["mlflow"] = mlflow.log_training(config.model_dump(), fitted.histories, best, card, tags, example, output, figures)
+    card["mlflow"] = mlflow.log_training(
+        config.model_dump(), fitted.histories, best, card, tags, example, output, figures
+    )
     context.add_output_metadata(
         {
             "version": card["version"],
@@ -118,12 +159,15 @@ def multitask_model(
 
 
 class EvaluationConfig(dg.Config):
-    baseline_seeds: list[int] = Field(default=[0, 1, 2], description="Seeds of the baselines (TF-IDF + LR, HistGradientBoosting).")
+    baseline_seeds: list[int] = Field(
+        default=[0, 1, 2], description="Seeds of the baselines (TF-IDF + LR, HistGradientBoosting)."
+    )
     single_modality_seeds: list[int] = Field(
         default=[0, 1, 2], description="Seeds of the models trained on one modality alone; an empty list skips them."
     )
     gate_tolerance: float = Field(
-        default=0.0, description="How far the model's AUC on the gate split may trail the best baseline's before the gate blocks scoring."
+        default=0.0,
+        description="How far the model's AUC on the gate split may trail the best baseline's before the gate blocks scoring.",
     )
 
 
@@ -155,7 +199,13 @@ def model_evaluation(
     texts = entity_date_texts(data.arrays.keys, news, social, DEFAULT_MAX_AGE["news"])
     space = load_shared_space(shared_space)
     report = evaluate(
-        models, data, multitask_model["calibrator"], texts, config.baseline_seeds, space, config.single_modality_seeds,
+        models,
+        data,
+        multitask_model["calibrator"],
+        texts,
+        config.baseline_seeds,
+        space,
+        config.single_modality_seeds,
         returns=daily_returns(prices),
     )
     report["model_version"] = multitask_model["version"]

@@ -39,7 +39,7 @@ def _raw_asset(table: str) -> dg.AssetsDefinition:
         except Exception as error:
             if not is_transient(error):
                 raise
-            wait = FIRST_RETRY_WAIT_SECONDS * 2 ** context.retry_number
+            wait = FIRST_RETRY_WAIT_SECONDS * 2**context.retry_number
             raise dg.RetryRequested(max_retries=SOURCE_RETRIES, seconds_to_wait=wait) from error
         context.add_output_metadata({"source": data_source.kind})
         return with_partition_metadata(context, frame)

@@ -45,8 +45,12 @@ def risk_scores(
 
 
 class AlertConfig(dg.Config):
-    probability_threshold: float = Field(default=0.2, description="Alert when the calibrated default probability reaches this.")
-    percentile: float = Field(default=0.98, description="Alert when the day's cross-sectional rank of the probability reaches this.")
+    probability_threshold: float = Field(
+        default=0.2, description="Alert when the calibrated default probability reaches this."
+    )
+    percentile: float = Field(
+        default=0.98, description="Alert when the day's cross-sectional rank of the probability reaches this."
+    )
 
 
 @dg.asset(
@@ -61,9 +65,13 @@ class AlertConfig(dg.Config):
 def risk_alerts(context: dg.AssetExecutionContext, config: AlertConfig, risk_scores: pd.DataFrame) -> pd.DataFrame:
     flagged = alerts(risk_scores, config.probability_threshold, config.percentile)
     shown = ["entity_id", "default_probability", "percentile", "reason", "top_default_driver"]
-    return with_partition_metadata(context, flagged, lambda key, rows: {
-        "top_alerts": table_preview(rows.sort_values("default_probability", ascending=False)[shown], limit=5)
-    })
+    return with_partition_metadata(
+        context,
+        flagged,
+        lambda key, rows: {
+            "top_alerts": table_preview(rows.sort_values("default_probability", ascending=False)[shown], limit=5)
+        },
+    )
 
 
 scoring_assets = [risk_scores, risk_alerts]

@@ -57,8 +57,9 @@ def expectation_result(outcome: gx.SuiteOutcome) -> dg.AssetCheckResult:
         passed=outcome.passed,
         severity=ERROR if outcome.critical_failures else WARN,
         description=(
-            f"{len(outcome.results)} expectations held on {outcome.rows} rows" if not failed else
-            f"{len(failed)} of {len(outcome.results)} expectations failed "
+            f"{len(outcome.results)} expectations held on {outcome.rows} rows"
+            if not failed
+            else f"{len(failed)} of {len(outcome.results)} expectations failed "
             f"({len(outcome.critical_failures)} critical): " + ", ".join(r.name for r in failed[:5])
         ),
         metadata={
@@ -74,7 +75,10 @@ def _expectations_check(asset: str) -> dg.AssetChecksDefinition:
     suite = gx.load_suite(asset)
 
     @dg.asset_check(
-        asset=asset, name="expectations", blocking=True, partitions_def=daily_partitions,
+        asset=asset,
+        name="expectations",
+        blocking=True,
+        partitions_def=daily_partitions,
         description=f"Great Expectations suite mmrisk_dagster/checks/expectations/{asset}.json. {suite.get('meta', {}).get('description', '')} "
         "ERROR (blocks downstream) when a critical expectation fails, WARN when only warnings do.",
     )
@@ -83,40 +87,57 @@ def _expectations_check(asset: str) -> dg.AssetChecksDefinition:
         # two-year backfill); every partition of the range gets its verdict.
         days = pd.DatetimeIndex(pd.to_datetime(context.partition_keys))
         result = expectation_result(gx.validate(frame, asset, gx.range_parameters(days.min(), days.max())))
-        result = result.with_metadata({**result.metadata, "validated_range": f"{days.min().date()}..{days.max().date()}"})
+        result = result.with_metadata(
+            {**result.metadata, "validated_range": f"{days.min().date()}..{days.max().date()}"}
+        )
         yield from per_partition(context, dict.fromkeys(context.partition_keys, result))
 
     return expectations
 
 
-def rows_conservation(table: str, frame: pd.DataFrame, raw: pd.DataFrame, rejected: pd.DataFrame,
-                      partition_keys: list[str]) -> dict[str, dg.AssetCheckResult]:
+def rows_conservation(
+    table: str, frame: pd.DataFrame, raw: pd.DataFrame, rejected: pd.DataFrame, partition_keys: list[str]
+) -> dict[str, dg.AssetCheckResult]:
     """Per partition key: raw rows = clean rows + rows of `table` rejected that day."""
-    counts = pd.DataFrame({
-        "raw": raw.groupby(PARTITION_COLUMN).size(),
-        "clean": frame.groupby(PARTITION_COLUMN).size(),
-        "quarantined": rejected[rejected["source"] == table].groupby(PARTITION_COLUMN).size(),
-    }).fillna(0).astype(int)
+    counts = (
+        pd.DataFrame(
+            {
+                "raw": raw.groupby(PARTITION_COLUMN).size(),
+                "clean": frame.groupby(PARTITION_COLUMN).size(),
+                "quarantined": rejected[rejected["source"] == table].groupby(PARTITION_COLUMN).size(),
+            }
+        )
+        .fillna(0)
+        .astype(int)
+    )
     counts.index = pd.to_datetime(counts.index).strftime("%Y-%m-%d")
     counts = counts.reindex(partition_keys, fill_value=0)
     results = {}
     for key, (n_raw, n_clean, n_quarantined) in counts.iterrows():
         balanced = bool(n_raw == n_clean + n_quarantined)
         results[key] = dg.AssetCheckResult(
-            passed=balanced, severity=ERROR,
-            description=f"{n_raw} raw rows = {n_clean} clean + {n_quarantined} quarantined" if balanced else
-            f"{n_raw} raw rows but {n_clean} clean + {n_quarantined} quarantined: rows were lost or counted twice",
+            passed=balanced,
+            severity=ERROR,
+            description=f"{n_raw} raw rows = {n_clean} clean + {n_quarantined} quarantined"
+            if balanced
+            else f"{n_raw} raw rows but {n_clean} clean + {n_quarantined} quarantined: rows were lost or counted twice",
             metadata={"rows_in": int(n_raw), "rows_clean": int(n_clean), "rows_quarantined": int(n_quarantined)},
         )
     return results
 
 
 def _rows_conserved_check(name: str, table: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=name, name="rows_conserved", blocking=True, partitions_def=daily_partitions,
-                    additional_ins={"raw": dg.AssetIn(f"raw_{table}"), "rejected": dg.AssetIn(rejected_name(name))},
-                    description="Every raw row is either clean or quarantined, partition by partition: nothing is lost.")
-    def rows_conserved(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame, raw: pd.DataFrame,
-                       rejected: pd.DataFrame) -> Iterator:
+    @dg.asset_check(
+        asset=name,
+        name="rows_conserved",
+        blocking=True,
+        partitions_def=daily_partitions,
+        additional_ins={"raw": dg.AssetIn(f"raw_{table}"), "rejected": dg.AssetIn(rejected_name(name))},
+        description="Every raw row is either clean or quarantined, partition by partition: nothing is lost.",
+    )
+    def rows_conserved(
+        context: dg.AssetCheckExecutionContext, frame: pd.DataFrame, raw: pd.DataFrame, rejected: pd.DataFrame
+    ) -> Iterator:
         yield from per_partition(context, rows_conservation(table, frame, raw, rejected, context.partition_keys))
 
     return rows_conserved
@@ -130,11 +151,17 @@ DUPLICATES_SHOWN = 10
 
 
 def _keys_unique_check(name: str, key: tuple[str, ...]) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=name, name="keys_unique_across_partitions", blocking=True, partitions_def=daily_partitions,
-                    description=f"ERROR when a {'/'.join(key)} of these partitions is also stored under another day "
-                    "(cleaning judges duplicates within a partition; this looks across all of them).")
-    def keys_unique_across_partitions(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame,
-                                      warehouse: WarehouseResource) -> Iterator:
+    @dg.asset_check(
+        asset=name,
+        name="keys_unique_across_partitions",
+        blocking=True,
+        partitions_def=daily_partitions,
+        description=f"ERROR when a {'/'.join(key)} of these partitions is also stored under another day "
+        "(cleaning judges duplicates within a partition; this looks across all of them).",
+    )
+    def keys_unique_across_partitions(
+        context: dg.AssetCheckExecutionContext, frame: pd.DataFrame, warehouse: WarehouseResource
+    ) -> Iterator:
         columns = [*key, PARTITION_COLUMN]
         store = warehouse.store()
         in_run = set(context.partition_keys)
@@ -144,17 +171,25 @@ def _keys_unique_check(name: str, key: tuple[str, ...]) -> dg.AssetChecksDefinit
         days = both.groupby(list(key))[PARTITION_COLUMN].agg(["nunique", "min", "max"])
         repeated = days[days["nunique"] > 1]
         result = dg.AssetCheckResult(
-            passed=repeated.empty, severity=ERROR,
-            description=None if repeated.empty else f"{len(repeated)} key(s) stored under more than one day; "
+            passed=repeated.empty,
+            severity=ERROR,
+            description=None
+            if repeated.empty
+            else f"{len(repeated)} key(s) stored under more than one day; "
             "remove the repeated deliveries at the source, then re-run the later partitions",
             metadata={
                 "keys_checked": len(days),
                 "repeated_keys": len(repeated),
-                "examples": dg.MetadataValue.json([
-                    {"key": "|".join(map(str, k if isinstance(k, tuple) else (k,))),
-                     "first_day": str(r["min"].date()), "last_day": str(r["max"].date())}
-                    for k, r in repeated.head(DUPLICATES_SHOWN).iterrows()
-                ]),
+                "examples": dg.MetadataValue.json(
+                    [
+                        {
+                            "key": "|".join(map(str, k if isinstance(k, tuple) else (k,))),
+                            "first_day": str(r["min"].date()),
+                            "last_day": str(r["max"].date()),
+                        }
+                        for k, r in repeated.head(DUPLICATES_SHOWN).iterrows()
+                    ]
+                ),
             },
         )
         # One verdict on the run's keys against every stored day, reported on each partition.
@@ -168,7 +203,9 @@ def _keys_unique_check(name: str, key: tuple[str, ...]) -> dg.AssetChecksDefinit
 # direction plus log1p(count), charts are judged by their share of inked pixels.
 VECTOR_SPECS = {
     "fundamentals_embedding": VectorSpec("vector", None, 0.0, None, norm_per_sqrt_dim=0.5),
-    "price_sequence_embedding": VectorSpec("vector", PRICE_WINDOW * len(PRICE_FEATURES), 0.0, None, norm_per_sqrt_dim=25.0),
+    "price_sequence_embedding": VectorSpec(
+        "vector", PRICE_WINDOW * len(PRICE_FEATURES), 0.0, None, norm_per_sqrt_dim=25.0
+    ),
     "chart_image_embedding": VectorSpec("image", CHART_HEIGHT * CHART_WIDTH // 8, 1e-6, 0.5),
     "news_embedding": VectorSpec("vector", TEXT_DIM + 1, 1.0, 10.0),
     "social_embedding": VectorSpec("vector", TEXT_DIM + 1, 1.0, 10.0),
@@ -199,14 +236,22 @@ def vector_result(report) -> dg.AssetCheckResult:
 def _embedding_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     spec = VECTOR_SPECS[asset.key.to_user_string()]
 
-    @dg.asset_check(asset=asset, name="vectors_valid", blocking=True, partitions_def=daily_partitions,
-                    description="ERROR: vectors of another dimension, non-finite values or two rows for one "
-                    "entity-date. WARN: norms outside the range the embedding's construction allows.")
+    @dg.asset_check(
+        asset=asset,
+        name="vectors_valid",
+        blocking=True,
+        partitions_def=daily_partitions,
+        description="ERROR: vectors of another dimension, non-finite values or two rows for one "
+        "entity-date. WARN: norms outside the range the embedding's construction allows.",
+    )
     def vectors_valid(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame) -> Iterator:
-        yield from per_partition(context, {
-            key: vector_result(inspect_vectors(rows, spec))
-            for key, rows in rows_by_partition(frame, context.partition_keys).items()
-        })
+        yield from per_partition(
+            context,
+            {
+                key: vector_result(inspect_vectors(rows, spec))
+                for key, rows in rows_by_partition(frame, context.partition_keys).items()
+            },
+        )
 
     return vectors_valid
 
@@ -214,11 +259,15 @@ def _embedding_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
 COVERAGE_WINDOW = 20  # business days of trailing coverage a date is compared with
 
 
-@dg.asset_check(asset="modality_panel", partitions_def=daily_partitions,
-                description=f"Warns when a modality's coverage on a date falls below a quarter of its average "
-                f"over the previous {COVERAGE_WINDOW} business days, or when the panel is empty.")
-def modality_coverage(context: dg.AssetCheckExecutionContext, modality_panel: pd.DataFrame,
-                      warehouse: WarehouseResource) -> Iterator:
+@dg.asset_check(
+    asset="modality_panel",
+    partitions_def=daily_partitions,
+    description=f"Warns when a modality's coverage on a date falls below a quarter of its average "
+    f"over the previous {COVERAGE_WINDOW} business days, or when the panel is empty.",
+)
+def modality_coverage(
+    context: dg.AssetCheckExecutionContext, modality_panel: pd.DataFrame, warehouse: WarehouseResource
+) -> Iterator:
     days = pd.DatetimeIndex(pd.to_datetime(context.partition_keys))
     # The trailing window of the first days lies before this run: read it from the warehouse.
     before = business_days(business_day_offset(days[:1], -COVERAGE_WINDOW)[0], days[0] - pd.Timedelta(days=1))
@@ -234,9 +283,12 @@ def modality_coverage(context: dg.AssetCheckExecutionContext, modality_panel: pd
     rows_per_key = {key: len(frame) for key, frame in rows_by_partition(modality_panel, context.partition_keys).items()}
     results = {}
     for key in context.partition_keys:
-        day_drops = drops[pd.to_datetime(drops["date"]).dt.strftime("%Y-%m-%d") == key] if key in drop_keys else drops.iloc[:0]
+        day_drops = (
+            drops[pd.to_datetime(drops["date"]).dt.strftime("%Y-%m-%d") == key] if key in drop_keys else drops.iloc[:0]
+        )
         results[key] = dg.AssetCheckResult(
-            passed=len(modality_panel) > 0 and key not in drop_keys, severity=WARN,
+            passed=len(modality_panel) > 0 and key not in drop_keys,
+            severity=WARN,
             metadata={
                 "rows": rows_per_key[key],
                 "coverage": dg.MetadataValue.json(
@@ -255,21 +307,30 @@ def alignment_above_random(shared_space: dict) -> dg.AssetCheckResult:
     pairs = retrieval.get("pairs", {})
     weakest = min(pairs, key=lambda p: pairs[p]["recall"] / max(pairs[p]["random"], 1e-12)) if pairs else ""
     return dg.AssetCheckResult(
-        passed=bool(ratio >= 2.0), severity=WARN,
-        metadata={"recall_at_10": retrieval["mean_recall"], "random": retrieval["mean_random"], "ratio": ratio,
-                  "weakest_pair": weakest},
+        passed=bool(ratio >= 2.0),
+        severity=WARN,
+        metadata={
+            "recall_at_10": retrieval["mean_recall"],
+            "random": retrieval["mean_random"],
+            "ratio": ratio,
+            "weakest_pair": weakest,
+        },
     )
 
 
-@dg.asset_check(asset="model_evaluation", blocking=True,
-                description="Blocks scoring with a model whose AUC on the primary task, on the gate split "
-                "(which nothing was fitted, early-stopped or calibrated on), is below the best baseline's "
-                "(minus the configured tolerance). Metadata: the margin with its bootstrap-over-entities "
-                "standard error and 95% interval; passing moves the registry's `champion` alias to the model.")
+@dg.asset_check(
+    asset="model_evaluation",
+    blocking=True,
+    description="Blocks scoring with a model whose AUC on the primary task, on the gate split "
+    "(which nothing was fitted, early-stopped or calibrated on), is below the best baseline's "
+    "(minus the configured tolerance). Metadata: the margin with its bootstrap-over-entities "
+    "standard error and 95% interval; passing moves the registry's `champion` alias to the model.",
+)
 def model_gate(model_evaluation: dict) -> dg.AssetCheckResult:
     gate = model_evaluation["gate"]
     return dg.AssetCheckResult(
-        passed=bool(gate["passed"]), severity=ERROR,
+        passed=bool(gate["passed"]),
+        severity=ERROR,
         metadata={k: _gate_metadata_value(v) for k, v in gate.items()},
     )
 
@@ -280,13 +341,18 @@ def _gate_metadata_value(value):
     return float(value) if isinstance(value, float | np.floating) else str(value)
 
 
-@dg.asset_check(asset="risk_scores", blocking=True, partitions_def=daily_partitions,
-                description="Probabilities in [0, 1], positive finite volatility, one row per entity-date, "
-                "non-negative attention weights summing to one.")
+@dg.asset_check(
+    asset="risk_scores",
+    blocking=True,
+    partitions_def=daily_partitions,
+    description="Probabilities in [0, 1], positive finite volatility, one row per entity-date, "
+    "non-negative attention weights summing to one.",
+)
 def scores_valid(context: dg.AssetCheckExecutionContext, risk_scores: pd.DataFrame) -> Iterator:
-    yield from per_partition(context, {
-        key: score_validity(rows) for key, rows in rows_by_partition(risk_scores, context.partition_keys).items()
-    })
+    yield from per_partition(
+        context,
+        {key: score_validity(rows) for key, rows in rows_by_partition(risk_scores, context.partition_keys).items()},
+    )
 
 
 def score_validity(risk_scores: pd.DataFrame) -> dg.AssetCheckResult:
@@ -300,10 +366,15 @@ def score_validity(risk_scores: pd.DataFrame) -> dg.AssetCheckResult:
     attention_valid = bool(np.isfinite(attention).all() and (attention >= 0).all()) and attention_error < 1e-4
     unique = not risk_scores.duplicated(["entity_id", "date"]).any()
     return dg.AssetCheckResult(
-        passed=in_range and volatility_valid and attention_valid and unique, severity=ERROR,
-        metadata={"rows": len(risk_scores), "probabilities_in_range": in_range,
-                  "volatility_positive_finite": volatility_valid, "keys_unique": unique,
-                  "max_attention_error": attention_error},
+        passed=in_range and volatility_valid and attention_valid and unique,
+        severity=ERROR,
+        metadata={
+            "rows": len(risk_scores),
+            "probabilities_in_range": in_range,
+            "volatility_positive_finite": volatility_valid,
+            "keys_unique": unique,
+            "max_attention_error": attention_error,
+        },
     )
 
 

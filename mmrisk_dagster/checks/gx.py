@@ -144,15 +144,21 @@ def build_suite(spec: dict, path: Path | str = ""):
     return gx.ExpectationSuite(name=spec["name"], expectations=expectations, meta=spec.get("meta"))
 
 
-def validate(frame: pd.DataFrame, suite_name: str, parameters: Mapping[str, Any] | None = None,
-             directory: Path = EXPECTATIONS_DIR) -> SuiteOutcome:
+def validate(
+    frame: pd.DataFrame,
+    suite_name: str,
+    parameters: Mapping[str, Any] | None = None,
+    directory: Path = EXPECTATIONS_DIR,
+) -> SuiteOutcome:
     """Validate the whole frame once against the suite."""
     gx, _, make_context = _gx()
     path = suite_path(suite_name, directory)
     spec = load_suite(suite_name, directory)
     context = make_context()
     batch_definition = (
-        context.data_sources.add_pandas("mmrisk").add_dataframe_asset(suite_name).add_batch_definition_whole_dataframe("all")
+        context.data_sources.add_pandas("mmrisk")
+        .add_dataframe_asset(suite_name)
+        .add_batch_definition_whole_dataframe("all")
     )
     suite = context.suites.add(build_suite(spec, path))
     definition = context.validation_definitions.add(

@@ -106,8 +106,15 @@ def coverage_by_date(panel: pd.DataFrame, modalities) -> tuple[pd.DataFrame, pd.
     return coverage.sort_index(), by_date.size().sort_index()
 
 
-def coverage_drops(coverage: pd.DataFrame, rows: pd.Series, dates, window: int = 20, ratio: float = 0.25,
-                   min_expected: float = 10.0, min_history: int = 5) -> pd.DataFrame:
+def coverage_drops(
+    coverage: pd.DataFrame,
+    rows: pd.Series,
+    dates,
+    window: int = 20,
+    ratio: float = 0.25,
+    min_expected: float = 10.0,
+    min_history: int = 5,
+) -> pd.DataFrame:
     """Dates among `dates` where a modality's coverage fell below `ratio` x its mean over the
     previous `window` dates. Judged only where the trailing mean predicts at least
     `min_expected` present rows, so that a sparse modality on a small universe (two news items

@@ -26,16 +26,27 @@ def source_label(data_source: DataSourceResource, table: str) -> str:
 
 
 def _mostly_usable_check(name: str, table: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=name, name="mostly_usable", blocking=True, partitions_def=daily_partitions,
-                    additional_ins={"raw": dg.AssetIn(f"raw_{table}"), "quarantine": dg.AssetIn("quarantine")},
-                    description="Preflight: fails (and blocks every later step) when a required column is empty "
-                    "in nearly all rows or nearly all rows were quarantined, naming the file, column and fix.")
-    def mostly_usable(context: dg.AssetCheckExecutionContext, frame: pd.DataFrame, raw: pd.DataFrame,
-                      quarantine: pd.DataFrame, data_source: DataSourceResource) -> Iterator:
+    @dg.asset_check(
+        asset=name,
+        name="mostly_usable",
+        blocking=True,
+        partitions_def=daily_partitions,
+        additional_ins={"raw": dg.AssetIn(f"raw_{table}"), "quarantine": dg.AssetIn("quarantine")},
+        description="Preflight: fails (and blocks every later step) when a required column is empty "
+        "in nearly all rows or nearly all rows were quarantined, naming the file, column and fix.",
+    )
+    def mostly_usable(
+        context: dg.AssetCheckExecutionContext,
+        frame: pd.DataFrame,
+        raw: pd.DataFrame,
+        quarantine: pd.DataFrame,
+        data_source: DataSourceResource,
+    ) -> Iterator:
         rejected = quarantine[quarantine["source"] == table]
         problem = unusable_table(source_label(data_source, table), table, raw, rejected)
         result = dg.AssetCheckResult(
-            passed=problem is None, severity=dg.AssetCheckSeverity.ERROR,
+            passed=problem is None,
+            severity=dg.AssetCheckSeverity.ERROR,
             description=problem or f"{len(frame):,} of {len(raw):,} rows usable",
             metadata={"rows_in_run": len(raw), "rows_clean_in_run": len(frame)},
         )
@@ -44,16 +55,25 @@ def _mostly_usable_check(name: str, table: str) -> dg.AssetChecksDefinition:
     return mostly_usable
 
 
-@dg.asset_check(asset="prices", blocking=True, partitions_def=daily_partitions,
-                description="Preflight: the stored price history (this run's days included) fills every split "
-                "of the training window (train, validation, gate, test, with the embargo) with labels.")
-def training_window_fits(context: dg.AssetCheckExecutionContext, prices: pd.DataFrame, warehouse: WarehouseResource,
-                         training_window: TrainingWindowResource) -> Iterator:
+@dg.asset_check(
+    asset="prices",
+    blocking=True,
+    partitions_def=daily_partitions,
+    description="Preflight: the stored price history (this run's days included) fills every split "
+    "of the training window (train, validation, gate, test, with the embargo) with labels.",
+)
+def training_window_fits(
+    context: dg.AssetCheckExecutionContext,
+    prices: pd.DataFrame,
+    warehouse: WarehouseResource,
+    training_window: TrainingWindowResource,
+) -> Iterator:
     history = warehouse.store().read("prices")
     problem = training_window_problem(history, training_window.split_spec(), training_window.horizon_days)
     dates = history["date"].nunique() if len(history) else 0
     result = dg.AssetCheckResult(
-        passed=problem is None, severity=dg.AssetCheckSeverity.ERROR,
+        passed=problem is None,
+        severity=dg.AssetCheckSeverity.ERROR,
         description=problem or (f"{dates} price dates fill every split" if dates else "no prices: nothing to check"),
         metadata={"price_dates": int(dates)},
     )

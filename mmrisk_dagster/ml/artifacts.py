@@ -48,7 +48,9 @@ def verify_model_files(directory: Path, expected: dict[str, str] | None, asset: 
     """Raise `ModelFileError` naming the file and the fix unless every file matches its card."""
     fix = f"re-materialize `{asset}` and the assets after it"
     if not expected:
-        raise ModelFileError(f"the {asset} card for {directory} records no file hashes (written by an older version); {fix}")
+        raise ModelFileError(
+            f"the {asset} card for {directory} records no file hashes (written by an older version); {fix}"
+        )
     for name in MODEL_FILES:
         path = directory / name
         if not path.is_file():
@@ -72,8 +74,15 @@ def save_shared_space(root: Path, model: SharedSpace, config: dict, extra: dict)
     version = weights_version([model])
     directory = _fresh_dir(root, "shared_space", version)
     save_module(model, directory, {"dims": model.dims, "d": model.d, "config": config})
-    return {"version": version, "path": str(directory), "dims": model.dims, "d": model.d, "config": config,
-            "file_sha256": file_digests(directory), **extra}
+    return {
+        "version": version,
+        "path": str(directory),
+        "dims": model.dims,
+        "d": model.d,
+        "config": config,
+        "file_sha256": file_digests(directory),
+        **extra,
+    }
 
 
 @lru_cache(maxsize=8)

@@ -30,10 +30,16 @@ def entity_date_texts(keys: pd.DataFrame, news: pd.DataFrame, social: pd.DataFra
     docs = []
     if len(news):
         text = (news["headline"] + ". " + news["body"].fillna("")).str.strip(" .")
-        news_docs = pd.DataFrame({"entity_id": news["entity_id"], "t": business_day_ordinal(news["date"]), "text": text})
+        news_docs = pd.DataFrame(
+            {"entity_id": news["entity_id"], "t": business_day_ordinal(news["date"]), "text": text}
+        )
         docs.append(pd.concat([news_docs.assign(t=news_docs["t"] + lag) for lag in range(news_max_age + 1)]))
     if len(social):
-        docs.append(pd.DataFrame({"entity_id": social["entity_id"], "t": business_day_ordinal(social["date"]), "text": social["text"]}))
+        docs.append(
+            pd.DataFrame(
+                {"entity_id": social["entity_id"], "t": business_day_ordinal(social["date"]), "text": social["text"]}
+            )
+        )
     if not docs:
         return [""] * len(keys)
     joined = pd.concat(docs).groupby(["entity_id", "t"])["text"].agg(" ".join)
@@ -65,8 +71,13 @@ def tabular_features(arrays: PanelArrays) -> np.ndarray:
 
 def fit_hist_gbm(x: np.ndarray, y: np.ndarray, seed: int) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
-        max_iter=300, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0,
-        early_stopping=True, validation_fraction=0.2, random_state=seed,
+        max_iter=300,
+        learning_rate=0.05,
+        max_leaf_nodes=15,
+        l2_regularization=1.0,
+        early_stopping=True,
+        validation_fraction=0.2,
+        random_state=seed,
     ).fit(x, y)
 
 

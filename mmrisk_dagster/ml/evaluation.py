@@ -80,7 +80,9 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p))
 
 
-def baseline_reports(arrays: PanelArrays, texts: list[str], labels: LabelArrays, index: dict, task: str, seeds: list[int]) -> tuple[dict, dict]:
+def baseline_reports(
+    arrays: PanelArrays, texts: list[str], labels: LabelArrays, index: dict, task: str, seeds: list[int]
+) -> tuple[dict, dict]:
     """AUC (mean ± std over seeds) of the baselines on the primary task in each evaluated split,
     and each baseline's seed-averaged score per labelled row of those splits (for the paired
     bootstrap). Gradient boosting is refitted per seed; the logistic regression and the linear
@@ -91,17 +93,27 @@ def baseline_reports(arrays: PanelArrays, texts: list[str], labels: LabelArrays,
     text_array = np.asarray(texts, dtype=object)
     fitters = {
         "hist_gbm": (lambda seed: fit_hist_gbm(tabular[train], y_train, seed), lambda rows: tabular[rows], seeds),
-        "tfidf_logreg": (lambda seed: fit_tfidf_logreg(list(text_array[train]), y_train, seed), lambda rows: list(text_array[rows]), seeds[:1]),
-        "linear_svm": (lambda seed: fit_linear_svm(tabular[train], y_train, seed), lambda rows: tabular[rows], seeds[:1]),
+        "tfidf_logreg": (
+            lambda seed: fit_tfidf_logreg(list(text_array[train]), y_train, seed),
+            lambda rows: list(text_array[rows]),
+            seeds[:1],
+        ),
+        "linear_svm": (
+            lambda seed: fit_linear_svm(tabular[train], y_train, seed),
+            lambda rows: tabular[rows],
+            seeds[:1],
+        ),
     }
     reports, scores = {}, {}
     for name, (fit, features, fit_seeds) in fitters.items():
-        per_split: dict[str, list[float]] = {s: [] for s in evaluated}
+        per_split: dict[str, list[np.ndarray]] = {s: [] for s in evaluated}
         for seed in fit_seeds:
             model = fit(seed)
             for split, (rows, _) in evaluated.items():
                 per_split[split].append(risk_score(model, features(rows)))
-        reports[name] = {split: mean_std([_auc(evaluated[split][1], p) for p in runs]) for split, runs in per_split.items()}
+        reports[name] = {
+            split: mean_std([_auc(evaluated[split][1], p) for p in runs]) for split, runs in per_split.items()
+        }
         scores[name] = {split: np.mean(runs, axis=0) for split, runs in per_split.items()}
     return reports, scores
 
@@ -155,7 +167,9 @@ def markdown_table(report: dict) -> str:
         "|---|---|---|",
     ]
     for name, value in sorted(comparison["models"].items(), key=lambda item: -item[1]["auc"]):
-        label = {FUSED: "fused model (ensemble)"}.get(name, name.replace("only_", "only ") + (" (trained alone)" if name.startswith("only_") else ""))
+        label = {FUSED: "fused model (ensemble)"}.get(
+            name, name.replace("only_", "only ") + (" (trained alone)" if name.startswith("only_") else "")
+        )
         lines.append(f"| {label} | {value['auc']:.4f} | {value['std_error']:.4f} |")
     margin = comparison["margin"]
     verdict = "distinguishable from zero" if margin["distinguishable_from_zero"] else "NOT distinguishable from zero"
@@ -168,7 +182,9 @@ def markdown_table(report: dict) -> str:
         "|---|---|---|",
     ]
     member = report["model"]["members"].get(task, {}).get("auc", {})
-    lines.append(f"| members (mean ± std over seeds) | {member.get('mean', float('nan')):.4f} | {member.get('std', float('nan')):.4f} |")
+    lines.append(
+        f"| members (mean ± std over seeds) | {member.get('mean', float('nan')):.4f} | {member.get('std', float('nan')):.4f} |"
+    )
     for m, value in report["ablation"]["only"].items():
         lines.append(f"| only {m} (inference) | {value['auc']:.4f} | |")
     for m, value in report["ablation"]["removed"].items():
@@ -176,7 +192,16 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int], space=None, single_modality_seeds: Sequence[int] = (), returns: pd.DataFrame | None = None) -> dict:
+def evaluate(
+    models,
+    data,
+    calibrator: dict,
+    texts: list[str],
+    seeds: list[int],
+    space=None,
+    single_modality_seeds: Sequence[int] = (),
+    returns: pd.DataFrame | None = None,
+) -> dict:
     """The full report on `data` (a training.PreparedData): model (ensemble and members),
     baselines, inference-time ablations, models trained on one modality (when `space` and
     `single_modality_seeds` are given), the gate's inputs (on GATE_SPLIT), every model's test AUC
@@ -187,11 +212,15 @@ def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int],
     task = primary_task(labels, index)
     predictions = {split: ensemble_predict(models, arrays.subset(index[split])) for split in EVALUATED_SPLITS}
     test_rows = index["test"]
-    report = {
+    report: dict = {
         "primary_task": task,
         "model": {
             "ensemble": task_report(predictions["test"], labels, test_rows, calibrator),
-            **{split: task_report(predictions[split], labels, index[split], calibrator) for split in EVALUATED_SPLITS if split != "test"},
+            **{
+                split: task_report(predictions[split], labels, index[split], calibrator)
+                for split in EVALUATED_SPLITS
+                if split != "test"
+            },
             "members": member_summary(models, arrays, labels, test_rows, calibrator),
         },
         "baselines": {},
@@ -202,7 +231,7 @@ def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int],
     if task:
         report["baselines"], baseline_scores = baseline_reports(arrays, texts, labels, index, task, seeds)
         report["ablation"] = ablation_reports(models, arrays, labels, test_rows, task)
-        single_scores = {}
+        single_scores: dict[str, np.ndarray] = {}
         if space is not None and single_modality_seeds:
             report["single_modality_models"], single_scores = single_modality_reports(
                 data, space, models[0].config, list(single_modality_seeds), task
@@ -210,11 +239,18 @@ def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int],
         fused = {split: _scores_on_known(predictions[split], labels, index[split], task) for split in EVALUATED_SPLITS}
         entities = arrays.keys["entity_id"].to_numpy()
         rows, y, p = fused[GATE_SPLIT]
-        report["gate_inputs"] = gate_inputs(task, y, p, {n: s[GATE_SPLIT] for n, s in baseline_scores.items()}, entities[rows])
+        report["gate_inputs"] = gate_inputs(
+            task, y, p, {n: s[GATE_SPLIT] for n, s in baseline_scores.items()}, entities[rows]
+        )
         rows, y, p = fused["test"]
-        alternatives = {**{n: s["test"] for n, s in baseline_scores.items()}, **{f"only_{m}": v for m, v in single_scores.items()}}
+        alternatives = {
+            **{n: s["test"] for n, s in baseline_scores.items()},
+            **{f"only_{m}": v for m, v in single_scores.items()},
+        }
         report["test_comparison"] = compare_aucs(y, {FUSED: p, **alternatives}, entities[rows], FUSED)
-    report["markdown"] = markdown_table(report) if task else "no binary task with both classes in the gate and test splits"
+    report["markdown"] = (
+        markdown_table(report) if task else "no binary task with both classes in the gate and test splits"
+    )
     if returns is not None:
         forecasts = arrays.keys.iloc[test_rows].assign(
             model=np.exp(predictions["test"]["log_forward_vol"] * labels.vol_std + labels.vol_mean)
@@ -224,17 +260,21 @@ def evaluate(models, data, calibrator: dict, texts: list[str], seeds: list[int],
     return report
 
 
-def _scores_on_known(prediction: dict, labels: LabelArrays, rows: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _scores_on_known(
+    prediction: dict, labels: LabelArrays, rows: np.ndarray, task: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The labelled rows among `rows`, their labels and the ensemble's score for them."""
     known, y = _known(labels, task, rows)
     return known, y, prediction[task][np.searchsorted(rows, known)]
 
 
-def gate_inputs(task: str, y: np.ndarray, model_scores: np.ndarray, baseline_scores: dict[str, np.ndarray], entities: np.ndarray) -> dict:
+def gate_inputs(
+    task: str, y: np.ndarray, model_scores: np.ndarray, baseline_scores: dict[str, np.ndarray], entities: np.ndarray
+) -> dict:
     """AUC of the model and of the best baseline on GATE_SPLIT (rows nothing was fitted,
     early-stopped or calibrated on), with the margin's entity-clustered bootstrap uncertainty."""
     baselines = {name: _auc(y, p) for name, p in baseline_scores.items()}
-    best = max(baselines, key=baselines.get)
+    best = max(baselines, key=lambda name: baselines[name])
     margin = clustered_auc_margin(y, model_scores, baseline_scores[best], entities)
     return {
         "task": task,
@@ -293,7 +333,9 @@ def single_modality_reports(data, space, config, seeds: list[int], task: str = "
     return reports, test_scores
 
 
-def evaluation_figures(models, data, calibrator: dict, space=None, sample: int = 1000, seed: int = 0) -> dict[str, bytes]:
+def evaluation_figures(
+    models, data, calibrator: dict, space=None, sample: int = 1000, seed: int = 0
+) -> dict[str, bytes]:
     """The pictures of the evaluation (titles -> PNG): ROC and reliability per binary task, the
     score distribution, attention per modality and by risk decile on the test split; the panel's
     modality coverage over time; the shared space projected on two axes (a sample of test rows)."""
@@ -309,14 +351,24 @@ def evaluation_figures(models, data, calibrator: dict, space=None, sample: int =
         keep, y = _known(labels, task, test_rows)
         if len(y) == 0 or y.min() == y.max():
             continue
-        p = risk[np.searchsorted(test_rows, keep)] if task == "default" else pred[task][np.searchsorted(test_rows, keep)]
+        p = (
+            risk[np.searchsorted(test_rows, keep)]
+            if task == "default"
+            else pred[task][np.searchsorted(test_rows, keep)]
+        )
         figures[f"{task}: ROC and reliability (test)"] = plots.roc_and_reliability(task, y, p, _auc(y, p))
     keep, y = _known(labels, "default", test_rows)
     if len(y):
-        figures["Calibrated default probability by outcome (test)"] = plots.score_distribution(risk[np.searchsorted(test_rows, keep)], y)
+        figures["Calibrated default probability by outcome (test)"] = plots.score_distribution(
+            risk[np.searchsorted(test_rows, keep)], y
+        )
     modalities = list(models[0].modalities)
-    figures["Attention per modality, overall and by risk decile (test)"] = plots.attention_by_decile(pred["attention"], modalities, risk)
-    figures["Modality coverage over time (panel)"] = plots.coverage_over_time(arrays.keys["date"], arrays.present, modalities)
+    figures["Attention per modality, overall and by risk decile (test)"] = plots.attention_by_decile(
+        pred["attention"], modalities, risk
+    )
+    figures["Modality coverage over time (panel)"] = plots.coverage_over_time(
+        arrays.keys["date"], arrays.present, modalities
+    )
     if space is not None and len(test):
         rows = np.random.default_rng(seed).choice(len(test), size=min(sample, len(test)), replace=False)
         projected = project(space, test.subset(rows))

@@ -118,10 +118,7 @@ def chart_images(prices: pd.DataFrame, dates, window: int = PRICE_WINDOW, batch:
     rows = _window_rows(frame, pd.DatetimeIndex(dates), window)
     ohlcv = frame[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)
     ma = frame["ma"].to_numpy(np.float64)
-    packed = [
-        render_charts(ohlcv[rows[i : i + batch]], ma[rows[i : i + batch]])
-        for i in range(0, len(rows), batch)
-    ]
+    packed = [render_charts(ohlcv[rows[i : i + batch]], ma[rows[i : i + batch]]) for i in range(0, len(rows), batch)]
     images = np.concatenate(packed) if packed else np.zeros((0, CHART_HEIGHT * CHART_WIDTH // 8), np.uint8)
     last = rows[:, -1] if len(rows) else np.array([], dtype=int)
     return pd.DataFrame(
@@ -142,7 +139,9 @@ def cross_sectional_ranks(frame: pd.DataFrame, columns: list[str], by: str = "da
     return centered.fillna(0.0)
 
 
-def fundamentals_asof(fundamentals: pd.DataFrame, dates, feature_columns: list[str], max_age_days: int = 260) -> pd.DataFrame:
+def fundamentals_asof(
+    fundamentals: pd.DataFrame, dates, feature_columns: list[str], max_age_days: int = 260
+) -> pd.DataFrame:
     """entity_id, date, vector (ranked features), age_days: latest filing usable at each date."""
     dates = pd.DatetimeIndex(dates)
     filings = fundamentals.sort_values("date")

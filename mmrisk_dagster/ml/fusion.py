@@ -131,7 +131,11 @@ class MultitaskFusionModel(nn.Module):
         )
         self.log_vars = nn.Parameter(torch.zeros(len(TASKS)))
         # Frozen modalities arrive as precomputed tokens, without the raw input to summarize.
-        sizes = {m: summary_size(m, dim) for m, dim in dims.items() if m not in config.frozen_modalities} if config.wide else {}
+        sizes = (
+            {m: summary_size(m, dim) for m, dim in dims.items() if m not in config.frozen_modalities}
+            if config.wide
+            else {}
+        )
         wide = {m: nn.Linear(k, 1, bias=False) for m, k in sizes.items() if k}
         self.wide = nn.ModuleDict(wide)
         for m, layer in wide.items():
@@ -196,7 +200,9 @@ class MultitaskFusionModel(nn.Module):
         return out
 
 
-def task_losses(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], default_pos_weight: float = 1.0) -> dict[str, torch.Tensor]:
+def task_losses(
+    outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], default_pos_weight: float = 1.0
+) -> dict[str, torch.Tensor]:
     """Per-task mean loss over rows with a label; tasks without any label are omitted."""
     losses = {}
     for task in TASKS:

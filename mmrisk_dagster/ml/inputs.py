@@ -66,8 +66,16 @@ def panel_arrays(panel: pd.DataFrame, dims: dict[str, int]) -> PanelArrays:
         dtype = np.uint8 if m == "chart" else np.float32
         inputs[m] = _stack(panel[f"{m}_{VECTOR_COLUMN[m]}"], dim, dtype)
     modalities = list(dims)
-    present = np.stack([panel[f"{m}_present"].to_numpy(bool) for m in modalities], axis=1) if modalities else np.zeros((len(panel), 0), bool)
-    age = np.stack([panel[f"{m}_age"].fillna(0).to_numpy(np.float32) for m in modalities], axis=1) if modalities else np.zeros((len(panel), 0), np.float32)
+    present = (
+        np.stack([panel[f"{m}_present"].to_numpy(bool) for m in modalities], axis=1)
+        if modalities
+        else np.zeros((len(panel), 0), bool)
+    )
+    age = (
+        np.stack([panel[f"{m}_age"].fillna(0).to_numpy(np.float32) for m in modalities], axis=1)
+        if modalities
+        else np.zeros((len(panel), 0), np.float32)
+    )
     policy = str(panel["missing_policy"].iloc[0]) if len(panel) and "missing_policy" in panel else "mask"
     attend = present.copy() if policy in ("mask", "cross_modal") else np.ones_like(present)
     return PanelArrays(

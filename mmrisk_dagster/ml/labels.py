@@ -46,7 +46,8 @@ def build_labels(prices: pd.DataFrame, events: pd.DataFrame, news: pd.DataFrame 
     frame["label_end"] = business_day_offset(frame["date"], horizon)
     defaults = (
         events.loc[events["event_type"] == "default", ["entity_id", "event_date"]]
-        .groupby("entity_id")["event_date"].min()
+        .groupby("entity_id")["event_date"]
+        .min()
     )
     default_date = pd.to_datetime(frame["entity_id"].map(defaults))
     defaults_in_horizon = (default_date > frame["date"]) & (default_date <= frame["label_end"])
@@ -75,7 +76,5 @@ def news_sentiment(news: pd.DataFrame) -> pd.DataFrame | None:
     if labelled.empty:
         return None
     codes = labelled["sentiment_label"].map({k: i for i, k in enumerate(SENTIMENT_LABELS)})
-    majority = codes.groupby([labelled["entity_id"], labelled["date"]]).agg(
-        lambda s: s.value_counts().idxmax()
-    )
+    majority = codes.groupby([labelled["entity_id"], labelled["date"]]).agg(lambda s: s.value_counts().idxmax())
     return majority.rename("sentiment").astype(float).reset_index()

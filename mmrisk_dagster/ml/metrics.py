@@ -71,7 +71,9 @@ def mean_std(values: list[float]) -> dict:
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, "n": int(len(arr))}
 
 
-def clustered_bootstrap_aucs(y: np.ndarray, scores: dict[str, np.ndarray], clusters: np.ndarray, draws: int = 500, seed: int = 0) -> dict[str, np.ndarray]:
+def clustered_bootstrap_aucs(
+    y: np.ndarray, scores: dict[str, np.ndarray], clusters: np.ndarray, draws: int = 500, seed: int = 0
+) -> dict[str, np.ndarray]:
     """AUC of every score under the same bootstrap draws over clusters (entities): rows of one
     entity are correlated, so resampling rows would understate the uncertainty.
 
@@ -103,23 +105,34 @@ def _interval(point: float, samples: np.ndarray) -> dict:
     }
 
 
-def clustered_auc_margin(y: np.ndarray, p_model: np.ndarray, p_other: np.ndarray, clusters: np.ndarray, draws: int = 500, seed: int = 0) -> dict:
+def clustered_auc_margin(
+    y: np.ndarray, p_model: np.ndarray, p_other: np.ndarray, clusters: np.ndarray, draws: int = 500, seed: int = 0
+) -> dict:
     """AUC(model) - AUC(other) on the same rows, with its entity-clustered bootstrap standard
     error, 2.5/97.5% percentile interval and whether that interval excludes zero."""
     samples = clustered_bootstrap_aucs(y, {"model": p_model, "other": p_other}, clusters, draws, seed)
     margin = float(skm.roc_auc_score(y, p_model) - skm.roc_auc_score(y, p_other))
     difference = samples["model"] - samples["other"]
-    return {"margin": margin, **_interval(margin, difference), "clusters": int(len(np.unique(clusters))), "draws": int(len(difference))}
+    return {
+        "margin": margin,
+        **_interval(margin, difference),
+        "clusters": int(len(np.unique(clusters))),
+        "draws": int(len(difference)),
+    }
 
 
-def compare_aucs(y: np.ndarray, scores: dict[str, np.ndarray], clusters: np.ndarray, reference: str, draws: int = 500, seed: int = 0) -> dict:
+def compare_aucs(
+    y: np.ndarray, scores: dict[str, np.ndarray], clusters: np.ndarray, reference: str, draws: int = 500, seed: int = 0
+) -> dict:
     """Each score's AUC with its clustered-bootstrap standard error, and the margin of
     `reference` over the best other score (the best by point AUC), from paired draws."""
     samples = clustered_bootstrap_aucs(y, scores, clusters, draws, seed)
     point = {name: float(skm.roc_auc_score(y, p)) for name, p in scores.items()}
-    models = {name: {"auc": point[name], "std_error": _interval(point[name], samples[name])["std_error"]} for name in scores}
+    models = {
+        name: {"auc": point[name], "std_error": _interval(point[name], samples[name])["std_error"]} for name in scores
+    }
     others = {name: value for name, value in point.items() if name != reference}
-    best = max(others, key=others.get)
+    best = max(others, key=lambda name: others[name])
     margin = point[reference] - point[best]
     return {
         "models": models,

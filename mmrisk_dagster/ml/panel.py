@@ -41,12 +41,17 @@ class PanelSpec:
 def _carry_forward(observed: pd.DataFrame, targets: pd.DataFrame, column: str, max_age: int) -> pd.DataFrame:
     """For each target entity-date, the newest observation at most `max_age` business days old."""
     left = targets.assign(t=business_day_ordinal(targets["date"])).sort_values("t")
-    right = observed.assign(t_obs=business_day_ordinal(observed["date"]))[["entity_id", "t_obs", column, *(
-        ["age_days"] if "age_days" in observed else []
-    )]].sort_values("t_obs")
+    right = observed.assign(t_obs=business_day_ordinal(observed["date"]))[
+        ["entity_id", "t_obs", column, *(["age_days"] if "age_days" in observed else [])]
+    ].sort_values("t_obs")
     joined = pd.merge_asof(
-        left, right, left_on="t", right_on="t_obs", by="entity_id",
-        direction="backward", tolerance=max_age,
+        left,
+        right,
+        left_on="t",
+        right_on="t_obs",
+        by="entity_id",
+        direction="backward",
+        tolerance=max_age,
     )
     carried_age = joined["t"] - joined["t_obs"]
     own_age = joined.get("age_days", 0)
@@ -60,7 +65,9 @@ def assemble_panel(embeddings: Mapping[str, pd.DataFrame], dates, spec: PanelSpe
     # Rows come from observations made that very day; carried-forward or as-of values (an old
     # filing, yesterday's news) only fill in rows that exist for another reason.
     present_today = [
-        frame.loc[frame["date"].isin(dates) & (frame["age_days"] == 0 if "age_days" in frame else True), ["entity_id", "date"]]
+        frame.loc[
+            frame["date"].isin(dates) & (frame["age_days"] == 0 if "age_days" in frame else True), ["entity_id", "date"]
+        ]
         for frame in embeddings.values()
         if len(frame)
     ]

@@ -58,8 +58,13 @@ def roc_and_reliability(task: str, y: np.ndarray, p: np.ndarray, auc: float, bin
     observed = np.bincount(which, weights=y, minlength=bins)[filled] / counts[filled]
     right.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     right.plot(predicted, observed, marker="o", color="tab:orange")
-    right.set(xlabel="mean predicted probability", ylabel="observed rate", title=f"{task}: reliability (test)",
-              xlim=(0, 1), ylim=(0, 1))
+    right.set(
+        xlabel="mean predicted probability",
+        ylabel="observed rate",
+        title=f"{task}: reliability (test)",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     return _png(figure)
 
 
@@ -80,14 +85,22 @@ def attention_by_decile(attention: np.ndarray, modalities: list[str], risk: np.n
     left.bar(modalities, attention.mean(axis=0), color=[f"C{i}" for i in range(len(modalities))])
     left.set(title="Attention overall", ylabel="mean weight")
     plt.setp(left.get_xticklabels(), rotation=45, ha="right")
-    deciles = pd.qcut(pd.Series(risk).rank(method="first"), 10, labels=False).to_numpy() if len(risk) >= 10 else np.zeros(len(risk), int)
+    deciles = (
+        pd.qcut(pd.Series(risk).rank(method="first"), 10, labels=False).to_numpy()
+        if len(risk) >= 10
+        else np.zeros(len(risk), int)
+    )
     by_decile = np.array([attention[deciles == d].mean(axis=0) for d in np.unique(deciles)])
     bottom = np.zeros(len(by_decile))
     for i, m in enumerate(modalities):
         right.bar(np.unique(deciles) + 1, by_decile[:, i], bottom=bottom, color=f"C{i}", label=m)
         bottom += by_decile[:, i]
-    right.set(title="Attention by default-risk decile", xlabel="decile (10 = riskiest)", ylabel="mean weight",
-              xticks=np.unique(deciles) + 1)
+    right.set(
+        title="Attention by default-risk decile",
+        xlabel="decile (10 = riskiest)",
+        ylabel="mean weight",
+        xticks=np.unique(deciles) + 1,
+    )
     right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     return _png(figure)
 
@@ -115,7 +128,11 @@ def shared_space_projection(vectors: dict[str, np.ndarray], risk: dict[str, np.n
         samples[m] = (x[keep], risk[m][keep])
     stacked = np.concatenate([x for x, _ in samples.values()]) if samples else np.zeros((0, 2))
     centre = stacked.mean(axis=0) if len(stacked) else 0.0
-    axes = np.linalg.svd(stacked - centre, full_matrices=False)[2][:2].T if len(stacked) > 2 else np.eye(stacked.shape[1])[:, :2]
+    axes = (
+        np.linalg.svd(stacked - centre, full_matrices=False)[2][:2].T
+        if len(stacked) > 2
+        else np.eye(stacked.shape[1])[:, :2]
+    )
     figure, (left, right) = plt.subplots(1, 2, figsize=_SIZE, sharex=True, sharey=True)
     for i, (m, (x, _)) in enumerate(samples.items()):
         xy = (x - centre) @ axes
@@ -146,5 +163,6 @@ def training_curves(histories: list[list[dict]], seeds: list[int]) -> bytes:
 def markdown_images(figures: dict[str, bytes]) -> str:
     """Markdown embedding each PNG under its title as a base64 data URI."""
     return "\n\n".join(
-        f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})" for title, png in figures.items()
+        f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+        for title, png in figures.items()
     )

@@ -15,7 +15,9 @@ from mmrisk_dagster.ml.inputs import PanelArrays, to_tensors
 
 
 @torch.no_grad()
-def with_tokens(model: MultitaskFusionModel, arrays: PanelArrays, modalities: list[str], batch_size: int = 2048) -> PanelArrays:
+def with_tokens(
+    model: MultitaskFusionModel, arrays: PanelArrays, modalities: list[str], batch_size: int = 2048
+) -> PanelArrays:
     """`arrays` with the encoder output of each of `modalities` computed once (`<m>:token`); a raw
     input is kept only where the wide term still reads it."""
     inputs = dict(arrays.inputs)
@@ -40,7 +42,9 @@ def with_frozen_tokens(model: MultitaskFusionModel, arrays: PanelArrays) -> Pane
 
 
 @torch.no_grad()
-def predict(model: MultitaskFusionModel, arrays: PanelArrays, attend: np.ndarray | None = None, batch_size: int = 2048) -> dict[str, np.ndarray]:
+def predict(
+    model: MultitaskFusionModel, arrays: PanelArrays, attend: np.ndarray | None = None, batch_size: int = 2048
+) -> dict[str, np.ndarray]:
     """Raw outputs for every row: logits, standardized volatility, class logits, attention."""
     model.eval()
     arrays = with_frozen_tokens(model, arrays)
@@ -54,8 +58,14 @@ def predict(model: MultitaskFusionModel, arrays: PanelArrays, attend: np.ndarray
             outputs.setdefault(key, []).append(value.numpy())
     if not outputs:
         m = len(model.modalities)
-        return {"default": np.zeros(0), "log_forward_vol": np.zeros(0), "movement": np.zeros(0),
-                "sentiment": np.zeros((0, 3)), "attention": np.zeros((0, m)), "wide": np.zeros((0, m))}
+        return {
+            "default": np.zeros(0),
+            "log_forward_vol": np.zeros(0),
+            "movement": np.zeros(0),
+            "sentiment": np.zeros((0, 3)),
+            "attention": np.zeros((0, m)),
+            "wide": np.zeros((0, m)),
+        }
     return {k: np.concatenate(v) for k, v in outputs.items()}
 
 
@@ -69,7 +79,9 @@ def ensemble_predict(models: list[MultitaskFusionModel], arrays: PanelArrays, at
     return ensemble_predictions(models, arrays, [attend])[0]
 
 
-def ensemble_predictions(models: list[MultitaskFusionModel], arrays: PanelArrays, attends: list[np.ndarray | None]) -> list[dict]:
+def ensemble_predictions(
+    models: list[MultitaskFusionModel], arrays: PanelArrays, attends: list[np.ndarray | None]
+) -> list[dict]:
     """`ensemble_predict` under each of several attention masks; every member encodes the rows once."""
     # Members share their frozen encoders (copied from one shared space): encode those once.
     arrays = with_frozen_tokens(models[0], arrays)

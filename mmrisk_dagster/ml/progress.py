@@ -25,7 +25,13 @@ def progress_message(what: str, done: int, total: int, elapsed: float) -> str:
     """'encoding texts: 2,000/10,000 (20%), 412/s, about 19s left' for `done` of `total` in `elapsed` s."""
     rate = done / elapsed if elapsed > 0 else float("inf")
     left = (total - done) / rate if rate > 0 else float("inf")
-    estimate = "done" if done >= total else f"about {format_duration(left)} left" if left != float("inf") else "no estimate yet"
+    estimate = (
+        "done"
+        if done >= total
+        else f"about {format_duration(left)} left"
+        if left != float("inf")
+        else "no estimate yet"
+    )
     return f"{what}: {done:,}/{total:,} ({done / total:.0%}), {rate:,.0f}/s, {estimate}"
 
 
@@ -33,7 +39,11 @@ class ProgressReporter:
     """Calls `log` each time the finished share crosses the next multiple of `step`."""
 
     def __init__(
-        self, what: str, total: int, log: Callable[[str], object], step: float = 0.1,
+        self,
+        what: str,
+        total: int,
+        log: Callable[[str], object],
+        step: float = 0.1,
         clock: Callable[[], float] = time.perf_counter,
     ):
         self.what, self.total, self.log, self.step, self.clock = what, total, log, step, clock

@@ -72,8 +72,12 @@ def dense_arrays(keys: pd.DataFrame, inputs: dict[str, np.ndarray]) -> PanelArra
     """Arrays for a panel whose every modality is observed on every row (a cross-section)."""
     n, m = len(keys), len(inputs)
     return PanelArrays(
-        keys.reset_index(drop=True), {k: v.astype(np.float32) for k, v in inputs.items()},
-        np.ones((n, m), bool), np.ones((n, m), bool), np.zeros((n, m), np.float32), "mask",
+        keys.reset_index(drop=True),
+        {k: v.astype(np.float32) for k, v in inputs.items()},
+        np.ones((n, m), bool),
+        np.ones((n, m), bool),
+        np.zeros((n, m), np.float32),
+        "mask",
     )
 
 
@@ -105,7 +109,10 @@ def lagged_text(daily: pd.DataFrame, lag: int) -> pd.DataFrame:
     counts = daily["n_items"].to_numpy(dtype=float)
     ordinal = business_day_ordinal(daily["date"])
     shifted = pd.DataFrame(
-        {"entity_id": np.tile(daily["entity_id"].to_numpy(), lag), "t": np.concatenate([ordinal + k for k in range(lag)])}
+        {
+            "entity_id": np.tile(daily["entity_id"].to_numpy(), lag),
+            "t": np.concatenate([ordinal + k for k in range(lag)]),
+        }
     )
     group_ids, uniques = pd.MultiIndex.from_frame(shifted).factorize()
     sums = np.zeros((len(uniques), vectors.shape[1]))
@@ -130,8 +137,9 @@ class StockNetData:
     dims: dict[str, int]
 
 
-def prepare_stocknet(prices: pd.DataFrame, social: pd.DataFrame, social_vectors: np.ndarray,
-                     lag: int = STOCKNET_LAG) -> StockNetData:
+def prepare_stocknet(
+    prices: pd.DataFrame, social: pd.DataFrame, social_vectors: np.ndarray, lag: int = STOCKNET_LAG
+) -> StockNetData:
     """Panel of 5-day price windows and 5-day tweet aggregates, labels and the paper's splits."""
     samples = stocknet_samples(prices)
     start, end = pd.Timestamp(STOCKNET_PERIODS["train"][0]), pd.Timestamp(STOCKNET_PERIODS["test"][1])
@@ -170,19 +178,32 @@ def _movement_scores(y: np.ndarray, p: np.ndarray) -> dict:
 
 
 STOCKNET_FUSION = FusionConfig(
-    d=32, hidden=64, dropout=0.3, modality_dropout=0.2, epochs=10, lr=1e-3, weight_decay=1e-3,
-    batch_size=256, patience=3, task_weights={"movement": 1.0}, frozen_modalities=(), early_stopping="loss",
+    d=32,
+    hidden=64,
+    dropout=0.3,
+    modality_dropout=0.2,
+    epochs=10,
+    lr=1e-3,
+    weight_decay=1e-3,
+    batch_size=256,
+    patience=3,
+    task_weights={"movement": 1.0},
+    frozen_modalities=(),
+    early_stopping="loss",
 )
 
 
-def stocknet_task(data: StockNetData, seeds: list[int], config: FusionConfig = STOCKNET_FUSION,
-                  progress: Progress = _quiet) -> dict:
+def stocknet_task(
+    data: StockNetData, seeds: list[int], config: FusionConfig = STOCKNET_FUSION, progress: Progress = _quiet
+) -> dict:
     """Fused prices + tweets model per seed, a prices-only model, and HistGradientBoosting."""
     fit_index = {"train": data.index["train"], "validation": data.index["selection"]}
     evaluated = [s for s in ("dev", "test") if s in data.index]
     y = data.labels.values["movement"]
-    out: dict = {"samples": {k: int(len(v)) for k, v in data.index.items()},
-                 "up_share": {k: float(y[v].mean()) for k, v in data.index.items()}}
+    out: dict = {
+        "samples": {k: int(len(v)) for k, v in data.index.items()},
+        "up_share": {k: float(y[v].mean()) for k, v in data.index.items()},
+    }
     variants = {"fused": list(data.dims)}
     if "social" in data.dims:
         variants["prices_only"] = ["prices"]
@@ -198,8 +219,10 @@ def stocknet_task(data: StockNetData, seeds: list[int], config: FusionConfig = S
                 rows = data.index[split]
                 p = ensemble_predict([model], arrays.subset(rows))["movement"]
                 runs[split].append(_movement_scores(y[rows], p))
-            progress(f"stocknet {name} seed {seed}: {len(history)} epochs, "
-                     + ", ".join(f"{s} acc {runs[s][-1]['accuracy']:.4f} mcc {runs[s][-1]['mcc']:.4f}" for s in evaluated))
+            progress(
+                f"stocknet {name} seed {seed}: {len(history)} epochs, "
+                + ", ".join(f"{s} acc {runs[s][-1]['accuracy']:.4f} mcc {runs[s][-1]['mcc']:.4f}" for s in evaluated)
+            )
         for split in evaluated:
             rows = data.index[split]
             ensemble = ensemble_predict(models, arrays.subset(rows))["movement"]
@@ -230,8 +253,13 @@ def sentence_texts(news: pd.DataFrame) -> list[str]:
     return (news["headline"] + ". " + news["body"].fillna("")).str.strip(" .").tolist()
 
 
-def sentiment_task(news: pd.DataFrame, seeds: list[int], config: SentimentConfig = SentimentConfig(),  # noqa: B008 (frozen)
-                   test_news: pd.DataFrame | None = None, progress: Progress = _quiet) -> dict:
+def sentiment_task(
+    news: pd.DataFrame,
+    seeds: list[int],
+    config: SentimentConfig = SentimentConfig(),  # noqa: B008 (frozen)
+    test_news: pd.DataFrame | None = None,
+    progress: Progress = _quiet,
+) -> dict:
     """Fine-tuned MiniLM top layers per seed; frozen-MiniLM and TF-IDF logistic regressions."""
     news = news[news["sentiment_label"].isin(SENTIMENT_LABELS)].reset_index(drop=True)
     if test_news is None:
@@ -243,28 +271,42 @@ def sentiment_task(news: pd.DataFrame, seeds: list[int], config: SentimentConfig
     else:
         evaluation = test_news[test_news["sentiment_label"].isin(SENTIMENT_LABELS)].reset_index(drop=True)
     y, y_test = sentiment_codes(news), sentiment_codes(evaluation)
-    fit_rows, selection_rows = train_test_split(np.arange(len(news)), test_size=0.1, random_state=SPLIT_SEED, stratify=y)
+    fit_rows, selection_rows = train_test_split(
+        np.arange(len(news)), test_size=0.1, random_state=SPLIT_SEED, stratify=y
+    )
     texts, test_texts = sentence_texts(news), sentence_texts(evaluation)
     states = frozen_bottom_states(texts + test_texts, config)
-    train_states, test_states = states[: len(texts)], states[len(texts):]
-    progress(f"phrasebank: {len(texts)} training and {len(test_texts)} evaluation sentences encoded to layer "
-             f"{6 - config.trainable_layers}")
+    train_states, test_states = states[: len(texts)], states[len(texts) :]
+    progress(
+        f"phrasebank: {len(texts)} training and {len(test_texts)} evaluation sentences encoded to layer "
+        f"{6 - config.trainable_layers}"
+    )
     runs, probabilities = [], []
     for seed in seeds:
         model = fine_tune_sentiment(
-            [train_states[i] for i in fit_rows], y[fit_rows], [train_states[i] for i in selection_rows],
-            y[selection_rows], config, seed,
-            on_epoch=lambda epoch, accuracy, seed=seed: progress(f"phrasebank seed {seed} epoch {epoch}: selection accuracy {accuracy:.4f}"),
+            [train_states[i] for i in fit_rows],
+            y[fit_rows],
+            [train_states[i] for i in selection_rows],
+            y[selection_rows],
+            config,
+            seed,
+            on_epoch=lambda epoch, accuracy, seed=seed: progress(
+                f"phrasebank seed {seed} epoch {epoch}: selection accuracy {accuracy:.4f}"
+            ),
         )
         proba = predict_sentiment(model, test_states)
         probabilities.append(proba)
         runs.append(multiclass_metrics(y_test, proba))
         progress(f"phrasebank seed {seed}: accuracy {runs[-1]['accuracy']:.4f} macro F1 {runs[-1]['macro_f1']:.4f}")
-    out = {**_summary(runs), "ensemble": multiclass_metrics(y_test, np.mean(probabilities, axis=0)),
-           "n_train": len(texts), "n_test": len(test_texts)}
+    out = {
+        **_summary(runs),
+        "ensemble": multiclass_metrics(y_test, np.mean(probabilities, axis=0)),
+        "n_train": len(texts),
+        "n_test": len(test_texts),
+    }
     vectors = pretrained_sentence_vectors(states, config)
     frozen = LogisticRegression(max_iter=2000, C=10.0).fit(vectors[: len(texts)], y)
-    out["frozen_minilm_logreg"] = multiclass_metrics(y_test, frozen.predict_proba(vectors[len(texts):]))
+    out["frozen_minilm_logreg"] = multiclass_metrics(y_test, frozen.predict_proba(vectors[len(texts) :]))
     tfidf = fit_tfidf_logreg(texts, y, SPLIT_SEED)
     out["tfidf_logreg"] = multiclass_metrics(y_test, tfidf.predict_proba(test_texts))
     return out
@@ -273,8 +315,18 @@ def sentiment_task(news: pd.DataFrame, seeds: list[int], config: SentimentConfig
 # --- UCI credit default -------------------------------------------------------------------------
 
 UCI_FUSION = FusionConfig(
-    d=32, hidden=64, dropout=0.2, modality_dropout=0.0, epochs=30, lr=2e-3, weight_decay=1e-4,
-    batch_size=512, patience=5, task_weights={"default": 1.0}, frozen_modalities=(), early_stopping="auc",
+    d=32,
+    hidden=64,
+    dropout=0.2,
+    modality_dropout=0.0,
+    epochs=30,
+    lr=2e-3,
+    weight_decay=1e-4,
+    batch_size=512,
+    patience=5,
+    task_weights={"default": 1.0},
+    frozen_modalities=(),
+    early_stopping="auc",
 )
 
 
@@ -301,8 +353,9 @@ def prepare_credit(fundamentals: pd.DataFrame, events: pd.DataFrame) -> CreditDa
     return CreditData(ranked[["entity_id", "date"]], np.stack(ranked["vector"].to_numpy()), raw, y, index)
 
 
-def credit_task(data: CreditData, seeds: list[int], config: FusionConfig = UCI_FUSION,
-                progress: Progress = _quiet) -> dict:
+def credit_task(
+    data: CreditData, seeds: list[int], config: FusionConfig = UCI_FUSION, progress: Progress = _quiet
+) -> dict:
     """Fusion model on the ranked record per seed; logistic regression and HistGradientBoosting
     on the same split, same process."""
     arrays = dense_arrays(data.keys, {"fundamentals": data.ranked})
@@ -317,17 +370,31 @@ def credit_task(data: CreditData, seeds: list[int], config: FusionConfig = UCI_F
         models.append(model)
         score = ensemble_predict([model], arrays.subset(test))["default"]
         runs.append(float(roc_auc_score(y_test, score)))
-        logreg.append(float(roc_auc_score(y_test, fit_logistic_regression(data.raw[train], data.y[train], seed).predict_proba(data.raw[test])[:, 1])))
+        logreg.append(
+            float(
+                roc_auc_score(
+                    y_test,
+                    fit_logistic_regression(data.raw[train], data.y[train], seed).predict_proba(data.raw[test])[:, 1],
+                )
+            )
+        )
         gbm_score = fit_hist_gbm(data.raw[train], data.y[train], seed).predict_proba(data.raw[test])[:, 1]
         gbm.append(float(roc_auc_score(y_test, gbm_score)))
         blend.append(float(roc_auc_score(y_test, _rank(score) + _rank(gbm_score))))
-        progress(f"uci_credit seed {seed}: {len(history)} epochs, AUC model {runs[-1]:.4f}, "
-                 f"logreg {logreg[-1]:.4f}, hist_gbm {gbm[-1]:.4f}, model+gbm {blend[-1]:.4f}")
+        progress(
+            f"uci_credit seed {seed}: {len(history)} epochs, AUC model {runs[-1]:.4f}, "
+            f"logreg {logreg[-1]:.4f}, hist_gbm {gbm[-1]:.4f}, model+gbm {blend[-1]:.4f}"
+        )
     ensemble = ensemble_predict(models, arrays.subset(test))["default"]
     return {
-        "auc": mean_std(runs), "auc_logreg": mean_std(logreg), "auc_hist_gbm": mean_std(gbm),
-        "auc_ensemble": float(roc_auc_score(y_test, ensemble)), "auc_model_plus_hist_gbm": mean_std(blend),
-        "n_train": int(len(train)), "n_test": int(len(test)), "default_rate_test": float(y_test.mean()),
+        "auc": mean_std(runs),
+        "auc_logreg": mean_std(logreg),
+        "auc_hist_gbm": mean_std(gbm),
+        "auc_ensemble": float(roc_auc_score(y_test, ensemble)),
+        "auc_model_plus_hist_gbm": mean_std(blend),
+        "n_train": int(len(train)),
+        "n_test": int(len(test)),
+        "default_rate_test": float(y_test.mean()),
     }
 
 

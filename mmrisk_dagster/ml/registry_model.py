@@ -22,7 +22,7 @@ MODEL_ARTIFACT = "ensemble"
 RUNTIME_PACKAGES = ("torch", "safetensors", "numpy", "pandas", "scikit-learn")
 
 
-class FusedRiskModel(mlflow.pyfunc.PythonModel):
+class FusedRiskModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]  # mlflow.pyfunc is untyped
     def load_context(self, context) -> None:
         from mmrisk_dagster.ml.artifacts import load_scoring_card
 
@@ -41,7 +41,10 @@ def score_panel(models, card: dict, panel: pd.DataFrame) -> pd.DataFrame:
 
 def entry_point() -> str:
     """The file MLflow logs as the model's code."""
-    return find_spec("mmrisk_dagster.ml.registry_entry").origin
+    spec = find_spec("mmrisk_dagster.ml.registry_entry")
+    if spec is None or spec.origin is None:
+        raise ImportError("mmrisk_dagster.ml.registry_entry is missing from the installed package")
+    return spec.origin
 
 
 def input_example(panel: pd.DataFrame) -> pd.DataFrame:

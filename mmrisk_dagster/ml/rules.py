@@ -26,7 +26,13 @@ def one_hot_items(signals: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(items)
 
 
-def mine_rules(items: pd.DataFrame, outcomes: pd.DataFrame, min_support: float = 0.005, min_confidence: float = 0.0, max_length: int = 3) -> pd.DataFrame:
+def mine_rules(
+    items: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    min_support: float = 0.005,
+    min_confidence: float = 0.0,
+    max_length: int = 3,
+) -> pd.DataFrame:
     """Rules antecedent -> outcome with support, confidence and lift, sorted by lift."""
     x = items.to_numpy(bool)
     names = list(items.columns)
@@ -74,7 +80,9 @@ def mine_rules(items: pd.DataFrame, outcomes: pd.DataFrame, min_support: float =
     return pd.DataFrame(rows, columns=columns).sort_values(["lift", "support"], ascending=False, ignore_index=True)
 
 
-def risk_signals(scores: pd.DataFrame, social: pd.DataFrame, prices: pd.DataFrame, fundamentals: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def risk_signals(
+    scores: pd.DataFrame, social: pd.DataFrame, prices: pd.DataFrame, fundamentals: pd.DataFrame, labels: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Discretized signals and boolean outcomes per scored entity-date.
 
     news_tone (model's expected sentiment), social_burst (posts vs the entity's trailing 20-day
@@ -84,17 +92,23 @@ def risk_signals(scores: pd.DataFrame, social: pd.DataFrame, prices: pd.DataFram
     """
     frame = scores[["entity_id", "date", "news_sentiment"]].copy()
     tone = frame["news_sentiment"]
-    frame["news_tone"] = np.where(tone.isna(), None, np.where(tone < -1 / 3, "negative", np.where(tone > 1 / 3, "positive", "neutral")))  # type: ignore[call-overload]
+    frame["news_tone"] = np.where(
+        tone.isna(), None, np.where(tone < -1 / 3, "negative", np.where(tone > 1 / 3, "positive", "neutral"))
+    )  # type: ignore[call-overload]
 
     counts = social[["entity_id", "date", "n_items"]].sort_values(["entity_id", "date"])
     trailing = counts.groupby("entity_id")["n_items"].transform(lambda s: s.shift(1).rolling(20, min_periods=5).mean())
-    counts["social_burst"] = np.where(counts["n_items"] >= np.maximum(3, 2 * trailing.fillna(np.inf)), "burst", "normal")
+    counts["social_burst"] = np.where(
+        counts["n_items"] >= np.maximum(3, 2 * trailing.fillna(np.inf)), "burst", "normal"
+    )
     frame = frame.merge(counts[["entity_id", "date", "social_burst"]], on=["entity_id", "date"], how="left")
     frame["social_burst"] = frame["social_burst"].fillna("quiet")
 
     px = prices.sort_values(["entity_id", "date"])
     returns = np.log(px["close"] / px.groupby("entity_id")["close"].shift(1))
-    px = px.assign(realized_vol=returns.groupby(px["entity_id"]).transform(lambda s: s.rolling(20, min_periods=10).std()))
+    px = px.assign(
+        realized_vol=returns.groupby(px["entity_id"]).transform(lambda s: s.rolling(20, min_periods=10).std())
+    )
     frame = frame.merge(px[["entity_id", "date", "realized_vol"]], on=["entity_id", "date"], how="left")
     frame["vol_regime"] = terciles(frame["realized_vol"], frame["date"], ("calm", "normal", "stressed"))
 
@@ -105,7 +119,9 @@ def risk_signals(scores: pd.DataFrame, social: pd.DataFrame, prices: pd.DataFram
         frame["leverage_bucket"] = terciles(frame["leverage"], frame["date"])
         signal_columns.append("leverage_bucket")
 
-    frame = frame.merge(labels[["entity_id", "date", "default", "log_forward_vol"]], on=["entity_id", "date"], how="left")
+    frame = frame.merge(
+        labels[["entity_id", "date", "default", "log_forward_vol"]], on=["entity_id", "date"], how="left"
+    )
     high_vol = terciles(frame["log_forward_vol"], frame["date"]) == "high"
     outcomes = pd.DataFrame({"default": frame["default"] == 1, "high_forward_vol": high_vol})
     return frame[signal_columns].reset_index(drop=True), outcomes.reset_index(drop=True)

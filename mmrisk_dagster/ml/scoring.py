@@ -66,8 +66,18 @@ def alerts(scores: pd.DataFrame, probability_threshold: float, percentile: float
     by_rank = frame["percentile"] >= percentile
     flagged = frame[by_probability | by_rank].copy()
     flagged["reason"] = np.where(
-        by_probability[flagged.index] & by_rank[flagged.index], "probability_and_percentile",
+        by_probability[flagged.index] & by_rank[flagged.index],
+        "probability_and_percentile",
         np.where(by_probability[flagged.index], "probability", "percentile"),
     )
-    columns = ["entity_id", "date", "default_probability", "percentile", "reason", "top_default_driver", "top_modality", "model_version"]
+    columns = [
+        "entity_id",
+        "date",
+        "default_probability",
+        "percentile",
+        "reason",
+        "top_default_driver",
+        "top_modality",
+        "model_version",
+    ]
     return flagged[columns].sort_values(["date", "default_probability"], ascending=[True, False], ignore_index=True)

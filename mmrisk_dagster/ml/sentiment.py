@@ -55,8 +55,11 @@ def frozen_bottom_states(texts: list[str], config: SentimentConfig, batch_size: 
     states: list[torch.Tensor] = []
     for start in range(0, len(texts), batch_size):
         tokens = tokenizer(
-            texts[start : start + batch_size], padding=True, truncation=True,
-            max_length=config.max_tokens, return_tensors="pt",
+            texts[start : start + batch_size],
+            padding=True,
+            truncation=True,
+            max_length=config.max_tokens,
+            return_tensors="pt",
         )
         hidden = body.embeddings(input_ids=tokens["input_ids"], token_type_ids=tokens.get("token_type_ids"))
         mask = _additive_mask(tokens["attention_mask"])
@@ -141,8 +144,13 @@ def pretrained_sentence_vectors(states: list[torch.Tensor], config: SentimentCon
 
 
 def fine_tune_sentiment(
-    states: list[torch.Tensor], labels: np.ndarray, validation_states: list[torch.Tensor],
-    validation_labels: np.ndarray, config: SentimentConfig, seed: int, on_epoch=None,
+    states: list[torch.Tensor],
+    labels: np.ndarray,
+    validation_states: list[torch.Tensor],
+    validation_labels: np.ndarray,
+    config: SentimentConfig,
+    seed: int,
+    on_epoch=None,
 ) -> SentimentHead:
     """Train the top layers and head; keep the epoch with the best validation accuracy."""
     seed_everything(seed)

@@ -52,7 +52,9 @@ class SharedSpace(nn.Module):
         return {m: F.normalize(enc(batch[m]), dim=-1) for m, enc in self.encoders.items()}
 
 
-def info_nce(vectors: dict[str, torch.Tensor], present: torch.Tensor, modalities: list[str], temperature: float) -> torch.Tensor:
+def info_nce(
+    vectors: dict[str, torch.Tensor], present: torch.Tensor, modalities: list[str], temperature: float
+) -> torch.Tensor:
     """Mean symmetric InfoNCE over modality pairs, on the rows where both are present."""
     losses = []
     for (i, a), (j, b) in itertools.combinations(enumerate(modalities), 2):
@@ -117,7 +119,14 @@ def project(model: SharedSpace, arrays: PanelArrays, batch_size: int = 2048) -> 
     return out
 
 
-def retrieval_recall(vectors: dict[str, np.ndarray], present: np.ndarray, modalities: list[str], k: int = 10, pool: int = 500, seed: int = 0) -> dict:
+def retrieval_recall(
+    vectors: dict[str, np.ndarray],
+    present: np.ndarray,
+    modalities: list[str],
+    k: int = 10,
+    pool: int = 500,
+    seed: int = 0,
+) -> dict:
     """Cross-modal recall@k: query modality a of a row, rank modality b of `pool` rows.
 
     The random baseline is k / pool. Reported per ordered pair and averaged.
@@ -155,6 +164,7 @@ def similar_entity_dates(
     present modalities); `against` picks which vectors to search, so `query="news",
     against="prices"` finds the price windows that look most like that day's news.
     """
+
     def column(name: str) -> str:
         return "fused_shared" if name == "fused" else f"{name}_shared"
 
@@ -190,7 +200,13 @@ def shared_embedding_frame(model: SharedSpace, arrays: PanelArrays) -> pd.DataFr
     return out
 
 
-def fit_on_training_window(arrays: PanelArrays, dims: dict[str, int], train_index: np.ndarray, held_out_index: np.ndarray, config: SharedSpaceConfig):
+def fit_on_training_window(
+    arrays: PanelArrays,
+    dims: dict[str, int],
+    train_index: np.ndarray,
+    held_out_index: np.ndarray,
+    config: SharedSpaceConfig,
+):
     """Fit on the training rows only; measure retrieval on held-out rows."""
     model, history = fit_shared_space(arrays.subset(train_index), dims, config)
     held_out = arrays.subset(held_out_index)

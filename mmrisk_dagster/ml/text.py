@@ -69,9 +69,7 @@ class MiniLMEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         model = _load_minilm()
-        vectors = model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
+        vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -95,7 +93,9 @@ def export_minilm_onnx(model_dir: str | Path) -> Path:
     from transformers import AutoModel
 
     weights = _minilm_path() / "model.safetensors"
-    tag = hashlib.sha1(f"{weights.stat().st_size}:{weights.stat().st_mtime_ns}:{torch.__version__}".encode()).hexdigest()[:12]
+    tag = hashlib.sha1(
+        f"{weights.stat().st_size}:{weights.stat().st_mtime_ns}:{torch.__version__}".encode()
+    ).hexdigest()[:12]
     target = Path(model_dir) / f"all-MiniLM-L6-v2-{tag}.onnx"
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock", timeout=900):
@@ -110,7 +110,9 @@ def export_minilm_onnx(model_dir: str | Path) -> Path:
                 self.body = body
 
             def forward(self, input_ids, attention_mask, token_type_ids):
-                return self.body(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+                return self.body(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                ).last_hidden_state
 
         # The example batch has padding: with a full mask transformers skips masking and the trace
         # would keep no mask at all.
@@ -124,8 +126,13 @@ def export_minilm_onnx(model_dir: str | Path) -> Path:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                LastHiddenState().eval(), example, str(partial), input_names=list(ONNX_INPUTS),
-                output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+                LastHiddenState().eval(),
+                example,
+                str(partial),
+                input_names=list(ONNX_INPUTS),
+                output_names=["last_hidden_state"],
+                opset_version=17,
+                dynamo=False,
                 dynamic_axes={name: {0: "batch", 1: "tokens"} for name in [*ONNX_INPUTS, "last_hidden_state"]},
             )
         os.replace(partial, target)  # a process killed mid-export leaves no half file behind
@@ -140,7 +147,12 @@ class OnnxMiniLMEncoder:
     dim = TEXT_DIM
 
     def __init__(self, model_dir: str | Path, batch_size: int = 128, threads: int = 2, max_tokens: int = 256):
-        self.model_dir, self.batch_size, self.threads, self.max_tokens = Path(model_dir), batch_size, threads, max_tokens
+        self.model_dir, self.batch_size, self.threads, self.max_tokens = (
+            Path(model_dir),
+            batch_size,
+            threads,
+            max_tokens,
+        )
         self._session = None
         self._tokenizer = None
 
@@ -185,9 +197,7 @@ class HashingEncoder:
     def __init__(self, n_features: int = 2**18, seed: int = 0):
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        self.vectorizer = HashingVectorizer(
-            n_features=n_features, ngram_range=(1, 2), alternate_sign=True, norm="l2"
-        )
+        self.vectorizer = HashingVectorizer(n_features=n_features, ngram_range=(1, 2), alternate_sign=True, norm="l2")
         self.seed = seed
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -242,9 +252,7 @@ class EmbeddingCache:
         wanted = pd.DataFrame({"key": keys})
         with self._lock, self._connect() as con:
             con.register("wanted", wanted)
-            found = con.execute(
-                "SELECT e.key, e.vector FROM text_embeddings e JOIN wanted USING (key)"
-            ).df()
+            found = con.execute("SELECT e.key, e.vector FROM text_embeddings e JOIN wanted USING (key)").df()
         return {k: np.asarray(v, dtype=np.float32) for k, v in zip(found["key"], found["vector"])}
 
     def put(self, keys: list[str], vectors: np.ndarray) -> None:

@@ -66,9 +66,7 @@ class SplitSpec:
     def describe(self) -> str:
         if self.boundaries:
             return f"split at {', '.join(self.boundaries)}"
-        return (
-            f"{self.train_fraction:.0%}/{self.validation_fraction:.0%}/{self.gate_fraction:.0%} train/validation/gate split"
-        )
+        return f"{self.train_fraction:.0%}/{self.validation_fraction:.0%}/{self.gate_fraction:.0%} train/validation/gate split"
 
 
 def chronological_split(dates, spec: SplitSpec) -> dict[str, pd.DatetimeIndex]:
@@ -234,7 +232,9 @@ def fit_calibrator(y: np.ndarray, p: np.ndarray) -> dict:
     return {"method": "platt", "a": float(fitted.coef_[0, 0]), "b": float(fitted.intercept_[0])}
 
 
-def train_ensemble(arrays, labels, index, dims, config: FusionConfig, seeds: list[int], encoder_state=None, on_epoch=None):
+def train_ensemble(
+    arrays, labels, index, dims, config: FusionConfig, seeds: list[int], encoder_state=None, on_epoch=None
+):
     """One member per seed; returns the members and their training histories."""
     if encoder_state is not None:
         # Every member starts from the same frozen encoders: encode their inputs once for all.
@@ -244,7 +244,13 @@ def train_ensemble(arrays, labels, index, dims, config: FusionConfig, seeds: lis
     models, histories = [], []
     for seed in seeds:
         model, history = train_multitask(
-            arrays, labels, index, dims, config, seed, encoder_state,
+            arrays,
+            labels,
+            index,
+            dims,
+            config,
+            seed,
+            encoder_state,
             on_epoch=(lambda record, seed=seed: on_epoch(seed, record)) if on_epoch else None,
         )
         models.append(model)
@@ -286,13 +292,20 @@ class FittedEnsemble:
         }
 
     def best_validation_scores(self) -> dict[str, float]:
-        return {f"member{i}_best_validation_score": max(r["validation_score"] for r in h) for i, h in enumerate(self.histories)}
+        return {
+            f"member{i}_best_validation_score": max(r["validation_score"] for r in h)
+            for i, h in enumerate(self.histories)
+        }
 
 
-def fit_ensemble(data: PreparedData, encoder_state: dict, dims: dict[str, int], config: FusionConfig, seeds: list[int], on_epoch=None) -> FittedEnsemble:
+def fit_ensemble(
+    data: PreparedData, encoder_state: dict, dims: dict[str, int], config: FusionConfig, seeds: list[int], on_epoch=None
+) -> FittedEnsemble:
     """Members trained on the training split, early-stopped on validation; the default
     probability calibrated on validation (Platt) for the member-averaged score."""
-    models, histories = train_ensemble(data.arrays, data.labels, data.index, dims, config, seeds, encoder_state, on_epoch)
+    models, histories = train_ensemble(
+        data.arrays, data.labels, data.index, dims, config, seeds, encoder_state, on_epoch
+    )
     validation = data.index["validation"]
     scores = ensemble_predict(models, data.arrays.subset(validation))["default"]
     calibrator = fit_calibrator(data.labels.values["default"][validation], scores)

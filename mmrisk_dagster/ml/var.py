@@ -57,7 +57,9 @@ def historical_volatility(returns: pd.DataFrame, window: int = HISTORICAL_WINDOW
     )
 
 
-def garch_volatility(returns: pd.DataFrame, train_end: pd.Timestamp, min_training_returns: int = GARCH_MIN_TRAINING_RETURNS) -> pd.Series:
+def garch_volatility(
+    returns: pd.DataFrame, train_end: pd.Timestamp, min_training_returns: int = GARCH_MIN_TRAINING_RETURNS
+) -> pd.Series:
     """One-step-ahead GARCH(1,1) volatility made on each date (for the next day's return).
 
     Parameters are fitted per entity on its returns dated on or before `train_end`; later
@@ -72,7 +74,9 @@ def garch_volatility(returns: pd.DataFrame, train_end: pd.Timestamp, min_trainin
         n_train = int((group.loc[series.index, "date"] <= train_end).sum())
         if n_train < min_training_returns:
             continue
-        model = arch_model(series.to_numpy() * _PERCENT, mean="Zero", vol="GARCH", p=1, q=1, dist="normal", rescale=False)
+        model = arch_model(
+            series.to_numpy() * _PERCENT, mean="Zero", vol="GARCH", p=1, q=1, dist="normal", rescale=False
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence is checked below, not warned about
             fitted = model.fit(last_obs=n_train, disp="off")
@@ -89,12 +93,26 @@ def kupiec_test(violations: np.ndarray, level: float) -> dict:
     n, x = len(violations), int(violations.sum())
     expected = 1 - level
     if n == 0:
-        return {"rows": 0, "violations": 0, "rate": float("nan"), "expected_rate": expected, "lr": float("nan"), "p_value": float("nan")}
+        return {
+            "rows": 0,
+            "violations": 0,
+            "rate": float("nan"),
+            "expected_rate": expected,
+            "lr": float("nan"),
+            "p_value": float("nan"),
+        }
     rate = x / n
     log_null = xlogy(n - x, 1 - expected) + xlogy(x, expected)
     log_observed = xlogy(n - x, 1 - rate) + xlogy(x, rate)
     lr = max(0.0, float(-2 * (log_null - log_observed)))
-    return {"rows": n, "violations": x, "rate": rate, "expected_rate": expected, "lr": lr, "p_value": float(chi2.sf(lr, 1))}
+    return {
+        "rows": n,
+        "violations": x,
+        "rate": rate,
+        "expected_rate": expected,
+        "lr": lr,
+        "p_value": float(chi2.sf(lr, 1)),
+    }
 
 
 def christoffersen_test(violations: np.ndarray, groups: np.ndarray) -> dict:
@@ -128,7 +146,7 @@ def backtest(frame: pd.DataFrame, volatility_columns: list[str], levels=VAR_LEVE
     `frame` holds entity_id, date, next_return and the volatility columns.
     """
     rows = frame.dropna(subset=["next_return", *volatility_columns]).sort_values(["entity_id", "date"])
-    out = {"rows": int(len(rows)), "entities": int(rows["entity_id"].nunique()), "methods": {}}
+    out: dict = {"rows": int(len(rows)), "entities": int(rows["entity_id"].nunique()), "methods": {}}
     loss = -rows["next_return"].to_numpy()
     for column in volatility_columns:
         per_level = {}
@@ -151,7 +169,9 @@ def markdown_table(result: dict) -> str:
     for method, per_level in result["methods"].items():
         for level, tests in per_level.items():
             k, c = tests["kupiec"], tests["christoffersen"]
-            lines.append(f"| {method} | {level} | {k['rate']:.4f} ({k['expected_rate']:.2f}) | {k['p_value']:.3f} | {c['p_value']:.3f} |")
+            lines.append(
+                f"| {method} | {level} | {k['rate']:.4f} ({k['expected_rate']:.2f}) | {k['p_value']:.3f} | {c['p_value']:.3f} |"
+            )
     return "\n".join(lines)
 
 
@@ -173,5 +193,7 @@ def backtest_against_baselines(forecasts: pd.DataFrame, returns: pd.DataFrame, t
     result["unavailable"] = sorted({"model", "historical_20d", "garch_1_1"} - set(methods))
     result["markdown"] = markdown_table(result)
     if result["unavailable"]:
-        result["markdown"] += f"\n\nNo forecast on any evaluated day (history too short): {', '.join(result['unavailable'])}."
+        result["markdown"] += (
+            f"\n\nNo forecast on any evaluated day (history too short): {', '.join(result['unavailable'])}."
+        )
     return result

@@ -106,7 +106,11 @@ class ComputeResource(dg.ConfigurableResource):
 
     def encoder(self) -> TextEncoder:
         return make_encoder(
-            self.text_encoder, self.text_batch_size, self.text_backend, Path(self.cache_dir) / "models", self.torch_threads
+            self.text_encoder,
+            self.text_batch_size,
+            self.text_backend,
+            Path(self.cache_dir) / "models",
+            self.torch_threads,
         )
 
     def text_cache(self) -> EmbeddingCache:
@@ -127,7 +131,8 @@ class TrainingWindowResource(dg.ConfigurableResource):
         default=0.15, description="Share of the dates that early-stops and calibrates the model (when no split_dates)."
     )
     gate_fraction: float = Field(
-        default=0.15, description="Share of the dates only the model gate reads (when no split_dates); test takes the rest."
+        default=0.15,
+        description="Share of the dates only the model gate reads (when no split_dates); test takes the rest.",
     )
     split_dates: list[str] = Field(
         default=[],
@@ -207,8 +212,17 @@ class MlflowResource(dg.ConfigurableResource):
                 (Path(folder) / f"{name}.png").write_bytes(png)
             mlflow.log_artifacts(folder, artifact_path="plots")
 
-    def log_training(self, params: dict, histories: list[list[dict]], metrics: dict, card: dict, tags: dict, example: pd.DataFrame, output: pd.DataFrame,
-                     figures: dict[str, bytes]) -> dict:
+    def log_training(
+        self,
+        params: dict,
+        histories: list[list[dict]],
+        metrics: dict,
+        card: dict,
+        tags: dict,
+        example: pd.DataFrame,
+        output: pd.DataFrame,
+        figures: dict[str, bytes],
+    ) -> dict:
         """One run with params and per-epoch metrics per member; the ensemble logged as a pyfunc
         model (safetensors weights, a signature from `example` and the model's `output` on it,
         the input example), the training pictures; registered as a new version with the alias
@@ -256,7 +270,15 @@ class MlflowResource(dg.ConfigurableResource):
         moves to it when it passed, and leaves it when it failed. Returns the champion's version."""
         mlflow = self._mlflow()
         client = mlflow.MlflowClient()
-        for key in ("passed", "margin", "margin_std_error", "margin_ci_low", "margin_ci_high", "best_baseline", "split"):
+        for key in (
+            "passed",
+            "margin",
+            "margin_std_error",
+            "margin_ci_low",
+            "margin_ci_high",
+            "best_baseline",
+            "split",
+        ):
             if key in gate:
                 client.set_model_version_tag(self.registered_model, model_version, f"gate_{key}", str(gate[key]))
         champion = self._champion_version(client)

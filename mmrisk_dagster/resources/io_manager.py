@@ -21,9 +21,12 @@ def _table_name(key: dg.AssetKey) -> str:
 def _column_schema(frame: pd.DataFrame, declared: dg.TableSchema | None) -> dg.TableSchema:
     """The columns written, with their types, and the descriptions the catalog declares for them."""
     descriptions = {c.name: c.description for c in declared.columns} if declared else {}
-    return dg.TableSchema(columns=[
-        dg.TableColumn(name=str(c), type=str(t), description=descriptions.get(str(c))) for c, t in frame.dtypes.items()
-    ])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name=str(c), type=str(t), description=descriptions.get(str(c)))
+            for c, t in frame.dtypes.items()
+        ]
+    )
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
@@ -47,7 +50,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             context.add_output_metadata(
                 {
                     **({} if keys else {"dagster/row_count": len(obj)}),
-                    "dagster/column_schema": _column_schema(obj, context.definition_metadata.get("dagster/column_schema")),
+                    "dagster/column_schema": _column_schema(
+                        obj, context.definition_metadata.get("dagster/column_schema")
+                    ),
                     "path": dg.MetadataValue.path(str(paths[0].parent)),
                     "partitions_written_by_run": len(paths),
                 }

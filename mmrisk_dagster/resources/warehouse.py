@@ -125,8 +125,12 @@ def _read_parquet(path: Path, columns: Sequence[str] | None, decryption=None) ->
 class ParquetWarehouse:
     """Partitioned tables under `root`: `<table>/<partition_key>.parquet` or `<table>/data.parquet`."""
 
-    def __init__(self, root: str | Path, encryption: ParquetEncryption | None = None,
-                 encrypted_tables: Iterable[str] = PEOPLE_TABLES):
+    def __init__(
+        self,
+        root: str | Path,
+        encryption: ParquetEncryption | None = None,
+        encrypted_tables: Iterable[str] = PEOPLE_TABLES,
+    ):
         self.root = Path(root)
         self.encryption = encryption
         self.encrypted_tables = frozenset(encrypted_tables) if encryption else frozenset()
@@ -152,8 +156,9 @@ class ParquetWarehouse:
         encryption = self._encryption_properties(table)
         if partition_keys is None:
             path = self.partition_path(table, None)
-            _atomic_write(path, lambda tmp: pq.write_table(arrow, tmp, compression="zstd",
-                                                           encryption_properties=encryption))
+            _atomic_write(
+                path, lambda tmp: pq.write_table(arrow, tmp, compression="zstd", encryption_properties=encryption)
+            )
             return [path]
         keys = pd.to_datetime(frame[PARTITION_COLUMN]).dt.strftime("%Y-%m-%d")
         groups = {k: idx for k, idx in frame.groupby(keys.to_numpy()).indices.items()}
@@ -166,8 +171,12 @@ class ParquetWarehouse:
         writes: list[tuple[Path, Callable[[Path], object]]] = []
         for key in partition_keys:
             part = arrow.take(groups[key]) if key in groups else arrow.slice(0, 0)
-            writes.append((self.partition_path(table, key),
-                           functools.partial(pq.write_table, part, compression="zstd", encryption_properties=encryption)))
+            writes.append(
+                (
+                    self.partition_path(table, key),
+                    functools.partial(pq.write_table, part, compression="zstd", encryption_properties=encryption),
+                )
+            )
         _atomic_write_all(writes)
         return [path for path, _ in writes]
 
@@ -177,8 +186,9 @@ class ParquetWarehouse:
             return []
         return sorted(p.stem for p in directory.glob("*.parquet") if p.name != UNPARTITIONED_FILE)
 
-    def read(self, table: str, partition_keys: Iterable[str] | None = None,
-             columns: Sequence[str] | None = None) -> pd.DataFrame:
+    def read(
+        self, table: str, partition_keys: Iterable[str] | None = None, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         """Read partitions (all of them when None), optionally only some columns; missing
         partitions read as empty."""
         if partition_keys is None:
@@ -190,9 +200,7 @@ class ParquetWarehouse:
         decryption = self._decryption_properties(table)
         tables = [_read_parquet(p, columns, decryption) for p in paths if p.exists()]
         if not tables:
-            raise FileNotFoundError(
-                f"table '{table}' has no materialized partitions under {self.table_dir(table)}"
-            )
+            raise FileNotFoundError(f"table '{table}' has no materialized partitions under {self.table_dir(table)}")
         non_empty = [t for t in tables if t.num_rows] or tables[:1]
         merged = pa.concat_tables(non_empty, promote_options="permissive")
         return merged.to_pandas()
@@ -223,8 +231,10 @@ class ParquetWarehouse:
     def refresh_views(self, tables: Iterable[str] | None = None) -> list[str]:
         """(Re)create one DuckDB view per Parquet table (encrypted tables aside: DuckDB cannot
         read them); serialized across processes by a lock."""
-        names = sorted(tables) if tables is not None else sorted(
-            p.name for p in self.root.glob("*") if p.is_dir() and any(p.glob("*.parquet"))
+        names = (
+            sorted(tables)
+            if tables is not None
+            else sorted(p.name for p in self.root.glob("*") if p.is_dir() and any(p.glob("*.parquet")))
         )
         names = [n for n in names if n not in self.encrypted_tables]
         try:

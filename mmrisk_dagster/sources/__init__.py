@@ -67,6 +67,8 @@ def read_source_table(
     written = pd.to_datetime(frame[PARTITION_COLUMN]).dt.normalize()
     dates = pd.Series(business_day_offset(written, 0), index=frame.index)
     keep = (dates >= start) & (dates <= end)
-    return frame[keep].assign(
-        **{PARTITION_COLUMN: dates[keep], SOURCE_DATE_COLUMN: written[keep].to_numpy()}
-    ).reset_index(drop=True)
+    return (
+        frame[keep]
+        .assign(**{PARTITION_COLUMN: dates[keep], SOURCE_DATE_COLUMN: written[keep].to_numpy()})
+        .reset_index(drop=True)
+    )

@@ -23,9 +23,7 @@ def usable_date(timestamps_utc: pd.Series) -> pd.Series:
     valid = days.notna()
     out = pd.Series(pd.NaT, index=days.index, dtype="datetime64[ns]")
     if valid.any():
-        rolled = np.busday_offset(
-            days[valid].values.astype("datetime64[D]"), 0, roll="forward"
-        )
+        rolled = np.busday_offset(days[valid].values.astype("datetime64[D]"), 0, roll="forward")
         out[valid] = pd.to_datetime(rolled)
     return out
 

@@ -131,9 +131,7 @@ class _Rejector:
         return frame[~mask]
 
     def result(self, clean: pd.DataFrame) -> CleaningResult:
-        rejected = (
-            pd.concat(self.parts, ignore_index=True) if self.parts else empty_quarantine()
-        )
+        rejected = pd.concat(self.parts, ignore_index=True) if self.parts else empty_quarantine()
         rejected_rows = np.concatenate(self.positions) if self.positions else np.array([], dtype=int)
         return CleaningResult(
             clean.reset_index(drop=True), rejected, clean.index.to_numpy(), rejected_rows, self.entity_id_changes
@@ -157,9 +155,7 @@ def parse_utc(values: pd.Series) -> pd.Series:
     has_offset = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).fillna(False)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     if has_offset.any():
-        out[has_offset] = pd.to_datetime(
-            text[has_offset], utc=True, errors="coerce", format="ISO8601"
-        )
+        out[has_offset] = pd.to_datetime(text[has_offset], utc=True, errors="coerce", format="ISO8601")
     naive = ~has_offset & text.notna()
     if naive.any():
         out[naive] = pd.to_datetime(text[naive], errors="coerce", format="ISO8601").dt.tz_localize("UTC")
@@ -205,7 +201,9 @@ def _start(table: str, raw: pd.DataFrame) -> tuple[_Rejector, pd.DataFrame]:
     null_key = pd.concat([_blank(raw[c]) for c in contract.key], axis=1).any(axis=1)
     frame = rejector.reject(raw.copy(), null_key, "null_key", "a key column is null or blank")
     frame = rejector.reject(
-        frame, _control_characters(frame), "control_character",
+        frame,
+        _control_characters(frame),
+        "control_character",
         "a value holds a NUL or other control character; remove it at the source",
     )
     frame = frame.assign(**{PARTITION_COLUMN: _to_day(frame[PARTITION_COLUMN])})
@@ -213,7 +211,9 @@ def _start(table: str, raw: pd.DataFrame) -> tuple[_Rejector, pd.DataFrame]:
         written = _to_day(frame[SOURCE_DATE_COLUMN])
         expected = pd.Series(business_day_offset(written.fillna(frame[PARTITION_COLUMN]), 0), index=frame.index)
         frame = rejector.reject(
-            frame, written.isna() | (expected != frame[PARTITION_COLUMN]), "date_mismatch",
+            frame,
+            written.isna() | (expected != frame[PARTITION_COLUMN]),
+            "date_mismatch",
             f"{SOURCE_DATE_COLUMN} does not roll forward to the partition `date` it is stored under",
         )
         rejector.moved.loc[frame.index] = (written.loc[frame.index] != frame[PARTITION_COLUMN]).to_numpy()
@@ -232,11 +232,11 @@ def _dedupe(rejector: _Rejector, frame: pd.DataFrame) -> pd.DataFrame:
     moved = rejector.moved.loc[frame.index]
     ranked = frame.assign(_moved=moved.to_numpy()).sort_values("_moved", kind="stable")
     repeated = ranked.duplicated(keys, keep="first").reindex(frame.index)
-    frame = rejector.reject(
-        frame, repeated & ~moved, "duplicate_key", f"repeats key {keys}"
-    )
+    frame = rejector.reject(frame, repeated & ~moved, "duplicate_key", f"repeats key {keys}")
     return rejector.reject(
-        frame, repeated.loc[frame.index] & moved.loc[frame.index], "duplicate_key",
+        frame,
+        repeated.loc[frame.index] & moved.loc[frame.index],
+        "duplicate_key",
         f"moved from a non-business day onto a row already kept for key {keys} (rows written for the day win)",
     )
 
@@ -267,9 +267,7 @@ def _timestamps(rejector: _Rejector, frame: pd.DataFrame, column: str) -> pd.Dat
     frame = rejector.reject(frame, parsed.isna(), "unparseable_timestamp", f"{column} unparseable")
     parsed = parsed.loc[frame.index]
     future = usable_date(parsed) > frame[PARTITION_COLUMN]
-    frame = rejector.reject(
-        frame, future, "future_timestamp", f"{column} after the partition it arrived in"
-    )
+    frame = rejector.reject(frame, future, "future_timestamp", f"{column} after the partition it arrived in")
     return frame.assign(**{column: parsed.loc[frame.index]})
 
 
@@ -282,7 +280,9 @@ def clean_prices(raw: pd.DataFrame) -> CleaningResult:
     frame = _finite(rejector, frame, ["open", "high", "low", "close"], MAX_PRICE, "a price")
     frame = _finite(rejector, frame, ["volume"], MAX_VOLUME, "volume")
     frame = rejector.reject(
-        frame, rejector.moved.loc[frame.index], "not_a_business_day",
+        frame,
+        rejector.moved.loc[frame.index],
+        "not_a_business_day",
         "a price dated on a weekend or holiday (prices are not moved to the next business day)",
     )
     frame = rejector.reject(
@@ -317,14 +317,14 @@ def clean_fundamentals(raw: pd.DataFrame) -> CleaningResult:
         "available_at before period_end",
     )
     frame = rejector.reject(
-        frame, frame["available_at"] > frame[PARTITION_COLUMN], "future_timestamp",
+        frame,
+        frame["available_at"] > frame[PARTITION_COLUMN],
+        "future_timestamp",
         "available_at after the partition it arrived in",
     )
     frame = _finite(rejector, frame, features, MAX_ABS_FEATURE, "a feature")
     if "log_total_assets" in frame:
-        frame = rejector.reject(
-            frame, frame["log_total_assets"] < 0, "out_of_range", "log_total_assets < 0"
-        )
+        frame = rejector.reject(frame, frame["log_total_assets"] < 0, "out_of_range", "log_total_assets < 0")
     frame = _dedupe(rejector, frame)
     return rejector.result(frame[["entity_id", "period_end", "available_at", *features, PARTITION_COLUMN]])
 
@@ -336,9 +336,9 @@ def _text_checks(rejector: _Rejector, frame: pd.DataFrame, columns: tuple[str, .
         "empty_text",
         f"{'/'.join(columns)} empty",
     )
-    too_long = pd.concat(
-        [frame[c].fillna("").astype(str).str.len() > MAX_TEXT_CHARS for c in columns], axis=1
-    ).any(axis=1)
+    too_long = pd.concat([frame[c].fillna("").astype(str).str.len() > MAX_TEXT_CHARS for c in columns], axis=1).any(
+        axis=1
+    )
     return rejector.reject(frame, too_long, "text_too_long", f"longer than {MAX_TEXT_CHARS} chars")
 
 
@@ -384,11 +384,15 @@ def clean_events(raw: pd.DataFrame) -> CleaningResult:
     frame = rejector.reject(frame, day.isna(), "unparseable_timestamp", "event_date unparseable")
     frame = frame.assign(event_date=day.loc[frame.index], event_type=frame["event_type"].astype(str).str.lower())
     frame = rejector.reject(
-        frame, frame["event_date"] > frame[PARTITION_COLUMN], "future_timestamp",
+        frame,
+        frame["event_date"] > frame[PARTITION_COLUMN],
+        "future_timestamp",
         "event_date after the partition it arrived in",
     )
     frame = rejector.reject(
-        frame, ~frame["event_type"].isin(KNOWN_EVENT_TYPES), "out_of_range",
+        frame,
+        ~frame["event_type"].isin(KNOWN_EVENT_TYPES),
+        "out_of_range",
         f"event_type not in {KNOWN_EVENT_TYPES}",
     )
     frame = _dedupe(rejector, frame)

@@ -74,9 +74,7 @@ EVENTS = TableContract(
     required=("entity_id", "event_date", "event_type", PARTITION_COLUMN),
 )
 
-CONTRACTS: dict[str, TableContract] = {
-    c.name: c for c in (FUNDAMENTALS, PRICES, NEWS, SOCIAL, EVENTS)
-}
+CONTRACTS: dict[str, TableContract] = {c.name: c for c in (FUNDAMENTALS, PRICES, NEWS, SOCIAL, EVENTS)}
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 
 # What each column of the canonical tables means (the catalog shows these in the UI). Raw tables

@@ -35,8 +35,15 @@ NUMERIC_NA_TOKENS = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None
 class SourceDataError(ValueError):
     """A problem in user-supplied data, naming the file, column and line/row."""
 
-    def __init__(self, file: Path | str, problem: str, *, column: str | None = None, line: int | None = None,
-                 row: int | None = None):
+    def __init__(
+        self,
+        file: Path | str,
+        problem: str,
+        *,
+        column: str | None = None,
+        line: int | None = None,
+        row: int | None = None,
+    ):
         self.file, self.problem, self.column, self.line, self.row = str(file), problem, column, line, row
         where = [str(file)]
         if column is not None:
@@ -61,15 +68,16 @@ def table_files(path: str) -> dict[str, Path]:
             if table in CONTRACTS and not entry.name.startswith("."):
                 # Ignoring it would silently treat the table as absent.
                 raise SourceDataError(
-                    entry, f"the files source reads only {table}.csv or {table}.parquet, not compressed or "
-                    f"spreadsheet files; decompress or export it as {table}.csv (UTF-8) or {table}.parquet"
+                    entry,
+                    f"the files source reads only {table}.csv or {table}.parquet, not compressed or "
+                    f"spreadsheet files; decompress or export it as {table}.csv (UTF-8) or {table}.parquet",
                 )
             continue  # READMEs, notes: not data
         table = entry.stem
         if table not in CONTRACTS:
             raise SourceDataError(
-                entry, f"not a table of the data contract; name files after one of {sorted(CONTRACTS)} "
-                "(.csv or .parquet)"
+                entry,
+                f"not a table of the data contract; name files after one of {sorted(CONTRACTS)} (.csv or .parquet)",
             )
         if table in found:
             raise SourceDataError(entry, f"{found[table].name} holds the same table: keep one of the two")
@@ -106,7 +114,9 @@ def _numeric_columns(contract: TableContract, header: list[str]) -> set[str]:
 def _read_csv(file: Path, contract: TableContract) -> pd.DataFrame:
     data = file.read_bytes()
     if not data.strip():
-        raise SourceDataError(file, f"the file is empty; the first line must name the columns {list(contract.required)}")
+        raise SourceDataError(
+            file, f"the file is empty; the first line must name the columns {list(contract.required)}"
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -132,7 +142,9 @@ def _read_csv(file: Path, contract: TableContract) -> pd.DataFrame:
             raise SourceDataError(file, f"not a readable CSV file ({error})") from None
         expected, line_number, saw = found.groups()
         raise SourceDataError(
-            file, f"{saw} fields where the header has {expected}; quote values that contain commas", line=int(line_number)
+            file,
+            f"{saw} fields where the header has {expected}; quote values that contain commas",
+            line=int(line_number),
         ) from None
 
 
@@ -153,8 +165,9 @@ def _read_parquet(file: Path) -> pd.DataFrame:
         raise SourceDataError(file, f"not a readable Parquet file ({error})") from None
     for field in table.schema:
         if pa.types.is_nested(field.type):
-            raise SourceDataError(file, f"holds {field.type} values; expected one number, text or date per row",
-                                  column=field.name)
+            raise SourceDataError(
+                file, f"holds {field.type} values; expected one number, text or date per row", column=field.name
+            )
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             raise SourceDataError(file, "holds raw bytes; store text as UTF-8 strings", column=field.name)
     return table.to_pandas()
@@ -167,8 +180,9 @@ def _partition_dates(file: Path, values: pd.Series) -> pd.Series:
         stamps = pd.to_datetime(values)
         parsed = stamps.dt.tz_convert("UTC") if stamps.dt.tz is not None else stamps.dt.tz_localize("UTC")
     elif pd.api.types.is_numeric_dtype(values) and len(values):
-        raise SourceDataError(file, f"holds {values.dtype} numbers; expected ISO 8601 days (YYYY-MM-DD)",
-                              column=PARTITION_COLUMN)
+        raise SourceDataError(
+            file, f"holds {values.dtype} numbers; expected ISO 8601 days (YYYY-MM-DD)", column=PARTITION_COLUMN
+        )
     else:
         parsed = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
     bad = parsed.isna().to_numpy()
@@ -179,7 +193,9 @@ def _partition_dates(file: Path, values: pd.Series) -> pd.Series:
         more = int(bad.sum()) - 1
         location = {"line": position + 2} if file.suffix.lower() == ".csv" else {"row": position + 1}
         raise SourceDataError(
-            file, f"{problem}{f' (and {more} more rows)' if more else ''}; every row needs the business day "
-            "it became usable", column=PARTITION_COLUMN, **location,
+            file,
+            f"{problem}{f' (and {more} more rows)' if more else ''}; every row needs the business day it became usable",
+            column=PARTITION_COLUMN,
+            **location,
         )
     return parsed.dt.tz_localize(None).dt.normalize()

@@ -34,7 +34,9 @@ def read_phrasebank(path: str | Path) -> pd.DataFrame:
         rows.append((f"{file.stem}-{line_number}", sentence.strip(), label.strip()))
     frame = pd.DataFrame(rows, columns=["doc_id", "headline", "sentiment_label"])
     return frame.assign(
-        entity_id=ENTITY_ID, published_at=PUBLISHED_AT, body=None,
+        entity_id=ENTITY_ID,
+        published_at=PUBLISHED_AT,
+        body=None,
         **{PARTITION_COLUMN: pd.Timestamp(PUBLISHED_AT[:10])},
     )[["doc_id", "entity_id", "published_at", "headline", "body", "sentiment_label", PARTITION_COLUMN]]
 

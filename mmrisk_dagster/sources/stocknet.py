@@ -43,6 +43,7 @@ class StockNetData:
 
 def _members(path: Path) -> Iterator[tuple[PurePosixPath, bytes]]:
     """(path relative to the dataset root, content) of every wanted file, folder or archive."""
+
     def wanted(parts: tuple[str, ...]) -> bool:
         return parts == ("StockTable",) or parts[:2] in (("price", "raw"), ("tweet", "preprocessed"))
 

@@ -18,7 +18,11 @@ RECORD_DATE = pd.Timestamp("2005-09-30")  # the last month the record describes
 DEFAULT_DATE = pd.Timestamp("2005-10-31")  # "default payment next month"
 MONTHS = ("sep", "aug", "jul", "jun", "may", "apr")  # X6..X11, X12..X17, X18..X23: newest first
 FEATURES = {
-    "X1": "credit_limit", "X2": "sex", "X3": "education", "X4": "marriage", "X5": "age",
+    "X1": "credit_limit",
+    "X2": "sex",
+    "X3": "education",
+    "X4": "marriage",
+    "X5": "age",
     **{f"X{6 + i}": f"repayment_status_{m}" for i, m in enumerate(MONTHS)},
     **{f"X{12 + i}": f"bill_amount_{m}" for i, m in enumerate(MONTHS)},
     **{f"X{18 + i}": f"paid_amount_{m}" for i, m in enumerate(MONTHS)},
@@ -43,11 +47,20 @@ def read_uci_credit_table(path: str | Path, table: str) -> pd.DataFrame:
     entity = "client-" + clients["ID"].astype(str)
     if table == "fundamentals":
         return pd.DataFrame(
-            {"entity_id": entity, "period_end": RECORD_DATE, "available_at": RECORD_DATE,
-             **{name: clients[column] for column, name in FEATURES.items()}, PARTITION_COLUMN: RECORD_DATE}
+            {
+                "entity_id": entity,
+                "period_end": RECORD_DATE,
+                "available_at": RECORD_DATE,
+                **{name: clients[column] for column, name in FEATURES.items()},
+                PARTITION_COLUMN: RECORD_DATE,
+            }
         )
     defaulted = clients["Y"] == 1
     return pd.DataFrame(
-        {"entity_id": entity[defaulted], "event_date": DEFAULT_DATE, "event_type": "default",
-         PARTITION_COLUMN: DEFAULT_DATE}
+        {
+            "entity_id": entity[defaulted],
+            "event_date": DEFAULT_DATE,
+            "event_type": "default",
+            PARTITION_COLUMN: DEFAULT_DATE,
+        }
     ).reset_index(drop=True)

@@ -37,7 +37,7 @@ def simulate_latent(cfg: SyntheticConfig, rng: np.random.Generator, days: pd.Dat
     vol = (vol - vol.mean()) / vol.std()
 
     weights = np.array([0.8, 0.7, 0.7, 0.7])
-    z = (weights[0] * distress + weights[1] * leverage + weights[2] * vol + weights[3] * shock)
+    z = weights[0] * distress + weights[1] * leverage + weights[2] * vol + weights[3] * shock
     z /= np.sqrt((weights**2).sum())
     slope = 2.0
     daily_rate = cfg.annual_default_rate / 252

@@ -21,18 +21,10 @@ def simulate_prices(rng, panel: pd.DataFrame, defaulted_rows: np.ndarray) -> pd.
     gap = 0.3 * sigma * rng.standard_normal(n)
     frame["open"] = prev_close * np.exp(gap)
     wick_scale = sigma * (0.6 + 0.3 * np.maximum(frame["V"].to_numpy(), 0))
-    frame["high"] = np.maximum(frame["open"], frame["close"]) * np.exp(
-        np.abs(wick_scale * rng.standard_normal(n))
-    )
-    frame["low"] = np.minimum(frame["open"], frame["close"]) * np.exp(
-        -np.abs(wick_scale * rng.standard_normal(n))
-    )
+    frame["high"] = np.maximum(frame["open"], frame["close"]) * np.exp(np.abs(wick_scale * rng.standard_normal(n)))
+    frame["low"] = np.minimum(frame["open"], frame["close"]) * np.exp(-np.abs(wick_scale * rng.standard_normal(n)))
     log_volume = (
-        frame["base_volume"]
-        + 0.5 * frame["V"]
-        + 0.2 * frame["D"]
-        + 12 * np.abs(returns)
-        + 0.3 * rng.standard_normal(n)
+        frame["base_volume"] + 0.5 * frame["V"] + 0.2 * frame["D"] + 12 * np.abs(returns) + 0.3 * rng.standard_normal(n)
     )
     frame["volume"] = np.round(np.exp(log_volume))
     return frame[["entity_id", "date", "open", "high", "low", "close", "volume"]]

@@ -15,7 +15,7 @@ def simulate_social(rng, panel: pd.DataFrame) -> pd.DataFrame:
     # Bursts: an AR(1) per entity, with jumps when a news shock meets a stressed regime.
     order = panel.sort_values(["entity_id", "date"]).index.to_numpy()
     ent = panel.loc[order, "entity_id"].to_numpy()
-    hot = ((panel.loc[order, "S"].to_numpy() > 1.0) & (panel.loc[order, "V"].to_numpy() > 0.5))
+    hot = (panel.loc[order, "S"].to_numpy() > 1.0) & (panel.loc[order, "V"].to_numpy() > 0.5)
     innovations = 0.5 * rng.standard_normal(len(order)) + 1.5 * hot
     acc = 0.0
     for i in range(len(order)):

@@ -5,12 +5,40 @@ from __future__ import annotations
 SECTORS = ("Technology", "Energy", "Financials", "Healthcare", "Industrials", "Consumer")
 
 NEGATIVE_WORDS = (
-    "slide", "slump", "warns", "cut", "misses", "downgrade", "delays", "default", "tighten",
-    "plunge", "probe", "losses", "crushed", "dumping", "bagholders", "rug", "bleeding", "scared",
+    "slide",
+    "slump",
+    "warns",
+    "cut",
+    "misses",
+    "downgrade",
+    "delays",
+    "default",
+    "tighten",
+    "plunge",
+    "probe",
+    "losses",
+    "crushed",
+    "dumping",
+    "bagholders",
+    "rug",
+    "bleeding",
+    "scared",
 )
 POSITIVE_WORDS = (
-    "beats", "raises", "wins", "upgrade", "record", "strong", "surge", "moon", "loading",
-    "ripping", "bullish", "undervalued", "growth", "expands",
+    "beats",
+    "raises",
+    "wins",
+    "upgrade",
+    "record",
+    "strong",
+    "surge",
+    "moon",
+    "loading",
+    "ripping",
+    "bullish",
+    "undervalued",
+    "growth",
+    "expands",
 )
 
 NEWS_TEMPLATES = {
@@ -42,12 +70,23 @@ NEWS_TEMPLATES = {
     ),
 }
 NEGATIVE_TOPICS = (
-    "weak demand", "a liquidity squeeze", "rising defaults", "covenant pressure",
-    "an accounting probe", "heavy losses", "a dividend cut", "refinancing risk",
+    "weak demand",
+    "a liquidity squeeze",
+    "rising defaults",
+    "covenant pressure",
+    "an accounting probe",
+    "heavy losses",
+    "a dividend cut",
+    "refinancing risk",
 )
 POSITIVE_TOPICS = (
-    "strong margins", "robust demand", "record cash flow", "growth in orders",
-    "a debt reduction plan", "higher market share", "pricing power",
+    "strong margins",
+    "robust demand",
+    "record cash flow",
+    "growth in orders",
+    "a debt reduction plan",
+    "higher market share",
+    "pricing power",
 )
 EVENTS = ("an industry conference", "an investor day", "a sector forum")
 DEALS = ("asset swap", "office relocation", "systems migration")
@@ -80,13 +119,41 @@ POS_SLANG = ("lfg", "strong growth", "beats again", "record week", "🚀", "")
 VOL_WORDS = ("weird", "huge", "thin", "heavy", "crazy")
 
 NAME_HEADS = (
-    "Alder", "Birch", "Cedar", "Delta", "Ember", "Fjord", "Granite", "Harbor", "Iris", "Juniper",
-    "Kestrel", "Lumen", "Maple", "Nimbus", "Onyx", "Pioneer", "Quartz", "Raven", "Summit",
-    "Tidal", "Umber", "Vertex", "Willow", "Xenon", "Yarrow", "Zephyr",
+    "Alder",
+    "Birch",
+    "Cedar",
+    "Delta",
+    "Ember",
+    "Fjord",
+    "Granite",
+    "Harbor",
+    "Iris",
+    "Juniper",
+    "Kestrel",
+    "Lumen",
+    "Maple",
+    "Nimbus",
+    "Onyx",
+    "Pioneer",
+    "Quartz",
+    "Raven",
+    "Summit",
+    "Tidal",
+    "Umber",
+    "Vertex",
+    "Willow",
+    "Xenon",
+    "Yarrow",
+    "Zephyr",
 )
 NAME_TAILS = ("Holdings", "Industries", "Systems", "Group", "Partners", "Energy", "Labs", "Corp")
 
 FUNDAMENTAL_FEATURES = (
-    "leverage", "interest_coverage", "current_ratio", "roa", "revenue_growth",
-    "cash_to_assets", "log_total_assets",
+    "leverage",
+    "interest_coverage",
+    "current_ratio",
+    "roa",
+    "revenue_growth",
+    "cash_to_assets",
+    "log_total_assets",
 )
