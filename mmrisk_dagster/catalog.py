@@ -15,7 +15,7 @@ import dagster as dg
 
 from mmrisk_dagster.ml.panel import MODALITIES
 from mmrisk_dagster.sources.cleaning import QUARANTINE_COLUMNS
-from mmrisk_dagster.sources.contract import COLUMN_DESCRIPTIONS, PARTITION_COLUMN, SENTIMENT_LABELS
+from mmrisk_dagster.sources.contract import COLUMN_DESCRIPTIONS, PARTITION_COLUMN, SENTIMENT_LABELS, SOURCE_DATE_COLUMN
 
 OWNERS = {
     "sources": "team:risk-data-engineering",
@@ -86,7 +86,13 @@ def _canonical(table: str) -> dict[str, str]:
 
 
 COLUMNS: dict[str, dict[str, str]] = {
-    **{f"raw_{t}": _canonical(t) for t in ("fundamentals", "prices", "news", "social", "events")},
+    **{
+        f"raw_{t}": {
+            **_canonical(t),
+            SOURCE_DATE_COLUMN: "The day as the source wrote it; a weekend row is partitioned on the next business day.",
+        }
+        for t in ("fundamentals", "prices", "news", "social", "events")
+    },
     **{t: _canonical(t) for t in ("fundamentals", "prices", "news", "social")},
     "risk_events": _canonical("events"),
     "quarantine": _QUARANTINE,
