@@ -10,17 +10,19 @@ from mmrisk_dagster.ml.artifacts import ModelFileError, load_multitask, save_mul
 from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel
 
 DIMS = {"fundamentals": 3, "prices": 4, "chart": 8, "news": 5, "social": 5}
+# What training adds to a card and scoring reads back (ml.artifacts.SCORING_FIELDS).
+SCORING_EXTRA = {"calibrator": None, "vol_mean": 0.0, "vol_std": 1.0}
 
 
 @pytest.fixture
 def card(tmp_path):
     torch.manual_seed(0)
-    return save_multitask(tmp_path / "a", [MultitaskFusionModel(DIMS, FusionConfig())], FusionConfig(), {})
+    return save_multitask(tmp_path / "a", [MultitaskFusionModel(DIMS, FusionConfig())], FusionConfig(), SCORING_EXTRA)
 
 
 def test_a_model_file_replaced_by_another_valid_one_is_refused(card, tmp_path):
     torch.manual_seed(1)
-    other = save_multitask(tmp_path / "b", [MultitaskFusionModel(DIMS, FusionConfig())], FusionConfig(), {})
+    other = save_multitask(tmp_path / "b", [MultitaskFusionModel(DIMS, FusionConfig())], FusionConfig(), SCORING_EXTRA)
     weights = Path(card["member_paths"][0]) / "weights.safetensors"
     shutil.copyfile(Path(other["member_paths"][0]) / "weights.safetensors", weights)
     with pytest.raises(ModelFileError, match=rf"{weights} does not match the SHA-256 .* re-materialize `multitask_model`"):
