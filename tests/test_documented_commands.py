@@ -61,7 +61,7 @@ def test_the_readme_is_a_front_door_whose_commands_are_tested_and_links_resolve(
     assert len(readme.splitlines()) <= 250
     commands = [line.split("#")[0].strip() for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
                 for line in block.splitlines() if line.strip()]
-    # make demo and make test are what CI runs; the others are run by the tests in this folder.
+    # make test is what CI runs (after make check); the others are run by the tests in this folder.
     tested = {"make demo", "make test", "make ui", "make mlflow-ui", "make backfill FROM=2024-01-01 TO=2024-06-28"}
     assert set(commands) <= tested, set(commands) - tested
     images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", readme)
