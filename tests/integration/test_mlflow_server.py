@@ -1,7 +1,6 @@
 """The MLflow resource against a real tracking server on 127.0.0.1: artifacts go where the
 server puts them (not a local `file://` path of this process), and links point at the server."""
 
-import json
 import socket
 import subprocess
 import sys
@@ -50,13 +49,26 @@ def mlflow_server(tmp_path_factory):
 
 
 def test_runs_land_on_the_server_with_its_artifact_store_and_links(mlflow_server, tmp_path):
-    model_dir = tmp_path / "model"
-    model_dir.mkdir()
-    (model_dir / "config.json").write_text(json.dumps({"d": 4}))
+    import torch
+
+    from mmrisk_dagster.ml.artifacts import save_multitask
+    from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel
+    from mmrisk_dagster.ml.registry_model import input_example, score_panel
+    from tests.unit.test_registry import DIMS, _panel
+
+    torch.manual_seed(0)
+    config = FusionConfig(d=16, hidden=16)
+    models = [MultitaskFusionModel(DIMS, config).eval()]
+    extra = {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": -4.0, "vol_std": 0.5}
+    card = save_multitask(tmp_path / "models", models, config, extra)
+    example = input_example(_panel())
     local_root = tmp_path / "must_stay_empty"
     resource = MlflowResource(tracking_uri=mlflow_server["url"], artifact_root=str(local_root), experiment="server-test")
-    logged = resource.log_training({"epochs": 1}, [[{"epoch": 0, "train_loss": 1.0, "validation_score": 0.5}]],
-                                   {"auc": 0.6}, str(model_dir), {"model_version": "abc123"})
+    history = [[{"epoch": 0, "train_loss": 1.0, "validation_score": 0.5}]]
+    logged = resource.log_training(
+        {"epochs": 1}, history, {"auc": 0.6}, card, {"model_version": card["version"]},
+        example, score_panel(models, card, example), {},
+    )
     assert logged["run_url"].startswith(mlflow_server["url"] + "/#/experiments/")
     assert logged["model_url"] == f"{mlflow_server['url']}/#/models/mmrisk-multitask/versions/1"
     import mlflow
@@ -65,7 +77,7 @@ def test_runs_land_on_the_server_with_its_artifact_store_and_links(mlflow_server
     experiment = mlflow.get_experiment_by_name("server-test")
     assert experiment.artifact_location.startswith("mlflow-artifacts:"), experiment.artifact_location
     assert not local_root.exists()
-    stored = list((mlflow_server["home"] / "server_artifacts").rglob("config.json"))
+    stored = list((mlflow_server["home"] / "server_artifacts").rglob("weights.safetensors"))
     assert len(stored) == 1
     assert mlflow.MlflowClient().get_model_version("mmrisk-multitask", "1").run_id == logged["run_id"]
 
