@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from mmrisk_dagster.assets.clean import CLEANED
+from mmrisk_dagster.assets.clean import CLEANED, rejected_name
 from mmrisk_dagster.partitions import daily_partitions, per_partition
 from mmrisk_dagster.resources import (
     DataSourceResource,
@@ -31,7 +31,8 @@ def _mostly_usable_check(name: str, table: str) -> dg.AssetChecksDefinition:
         name="mostly_usable",
         blocking=True,
         partitions_def=daily_partitions,
-        additional_ins={"raw": dg.AssetIn(f"raw_{table}"), "quarantine": dg.AssetIn("quarantine")},
+        # The step's own rejected rows, not the quarantine: a run of this table alone can judge it.
+        additional_ins={"raw": dg.AssetIn(f"raw_{table}"), "rejected": dg.AssetIn(rejected_name(name))},
         description="Preflight: fails (and blocks every later step) when a required column is empty "
         "in nearly all rows or nearly all rows were quarantined, naming the file, column and fix.",
     )
@@ -39,10 +40,9 @@ def _mostly_usable_check(name: str, table: str) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext,
         frame: pd.DataFrame,
         raw: pd.DataFrame,
-        quarantine: pd.DataFrame,
+        rejected: pd.DataFrame,
         data_source: DataSourceResource,
     ) -> Iterator:
-        rejected = quarantine[quarantine["source"] == table]
         problem = unusable_table(source_label(data_source, table), table, raw, rejected)
         result = dg.AssetCheckResult(
             passed=problem is None,
@@ -55,12 +55,25 @@ def _mostly_usable_check(name: str, table: str) -> dg.AssetChecksDefinition:
     return mostly_usable
 
 
+# The steps a history too short for the training window fails (after every embedding ran).
+TRAINING_ASSETS = frozenset({dg.AssetKey("shared_space"), dg.AssetKey("multitask_model")})
+
+
+def _run_trains(context: dg.AssetCheckExecutionContext) -> bool:
+    # The run's own asset selection when it has one (a Dask worker rebuilds the whole job), else
+    # the job's, for a job run whose selection is the job itself.
+    selected = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
+    return not selected.isdisjoint(TRAINING_ASSETS)
+
+
 @dg.asset_check(
     asset="prices",
     blocking=True,
     partitions_def=daily_partitions,
     description="Preflight: the stored price history (this run's days included) fills every split "
-    "of the training window (train, validation, gate, test, with the embargo) with labels.",
+    "of the training window (train, validation, gate, test, with the embargo) with labels. A run "
+    "that fits shared_space or multitask_model stops here when it does not (ERROR); a run that "
+    "trains nothing, such as one month of a longer backfill, is only warned.",
 )
 def training_window_fits(
     context: dg.AssetCheckExecutionContext,
@@ -71,9 +84,12 @@ def training_window_fits(
     history = warehouse.store().read("prices")
     problem = training_window_problem(history, training_window.split_spec(), training_window.horizon_days)
     dates = history["date"].nunique() if len(history) else 0
+    trains = _run_trains(context)
+    if problem and not trains:
+        problem += "; this run trains nothing and goes on, a run that trains stops here"
     result = dg.AssetCheckResult(
         passed=problem is None,
-        severity=dg.AssetCheckSeverity.ERROR,
+        severity=dg.AssetCheckSeverity.ERROR if trains else dg.AssetCheckSeverity.WARN,
         description=problem or (f"{dates} price dates fill every split" if dates else "no prices: nothing to check"),
         metadata={"price_dates": int(dates)},
     )

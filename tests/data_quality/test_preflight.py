@@ -10,6 +10,7 @@ from dagster._core.storage.tags import (
 
 from mmrisk_dagster.assets.clean import cleaned_assets, quarantine
 from mmrisk_dagster.assets.embeddings import embedding_assets
+from mmrisk_dagster.assets.fusion import shared_space
 from mmrisk_dagster.assets.raw import raw_assets
 from mmrisk_dagster.checks.preflight import preflight_checks
 from mmrisk_dagster.demo import failure_report
@@ -60,9 +61,12 @@ def test_a_history_too_short_for_the_split_or_its_labels_is_refused():
     )
 
 
-def run_preflight(folder, home, horizon_days: int):
+def run_preflight(folder, home, horizon_days: int, trains: bool = True):
+    """The cleaning and embedding stages with the preflight; when `trains`, the run also selects
+    `shared_space` (its panel is not in the run), as a training run does."""
+    training = [shared_space, dg.AssetSpec("modality_panel")] if trains else []
     return dg.materialize(
-        [*raw_assets, *cleaned_assets, quarantine, *embedding_assets, *preflight_checks],
+        [*raw_assets, *cleaned_assets, quarantine, *embedding_assets, *training, *preflight_checks],
         resources={
             "io_manager": WarehouseIOManager(root=str(home / "warehouse")),
             "warehouse": WarehouseResource(root=str(home / "warehouse"), models_root=str(home / "models")),
@@ -101,7 +105,14 @@ def test_the_preflight_stops_the_run_before_the_price_embeddings(tmp_path):
     done, checks = outcome(run_preflight(folder, tmp_path / "b", horizon_days=20))
     assert checks["mostly_usable"].passed and not checks["training_window_fits"].passed
     assert "is empty: 65 dates (2024-01-01..2024-03-29)" in checks["training_window_fits"].description
-    assert "price_sequence_embedding" not in done
+    assert checks["training_window_fits"].severity == dg.AssetCheckSeverity.ERROR
+    assert "price_sequence_embedding" not in done and "shared_space" not in done
+    # A run that trains nothing (one part of a longer backfill) is warned and goes on.
+    done, checks = outcome(run_preflight(folder, tmp_path / "b2", horizon_days=20, trains=False))
+    assert not checks["training_window_fits"].passed
+    assert checks["training_window_fits"].severity == dg.AssetCheckSeverity.WARN
+    assert "this run trains nothing and goes on" in checks["training_window_fits"].description
+    assert "price_sequence_embedding" in done
     # The same history with a 5-day horizon, chosen explicitly, fits.
-    done, checks = outcome(run_preflight(folder, tmp_path / "c", horizon_days=5))
+    done, checks = outcome(run_preflight(folder, tmp_path / "c", horizon_days=5, trains=False))
     assert checks["training_window_fits"].passed and "price_sequence_embedding" in done
