@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 START, END = "2024-01-01", "2024-02-16"
 HISTORY = ("2024-01-01", "2024-02-09")
 DAYS = ["2024-02-12", "2024-02-13", "2024-02-14"]
-TINY_UNIVERSE = {"MMRISK_SYNTHETIC_ENTITIES": "10", "MMRISK_START_DATE": START, "MMRISK_END_DATE": END, "MMRISK_SEED": "7"}
+TINY_UNIVERSE = {"MMRISK_SYNTHETIC_ENTITIES": "10", "MMRISK_START_DATE": START, "MMRISK_END_DATE": END, "MMRISK_SEED": "7",
+                 "MMRISK_SYNTHETIC_DEFAULT_RATE": "5.0"}
 # The forkserver imports the definitions (and torch) once; each step process is then a fork.
 MULTIPROCESS = (
     '{"execution": {"config": {"multiprocess": {"max_concurrent": 3, "start_method": {"forkserver": '
@@ -59,12 +60,17 @@ def tiny_environment(home: Path) -> dict:
     }
 
 
-def clean_rows(table: str, first: str, last: str) -> pd.DataFrame:
-    raw = read_source_table(
+def tiny_raw(table: str, first: str, last: str) -> pd.DataFrame:
+    """Raw rows of the tiny universe, read by the pure core with the settings the graph gets."""
+    return read_source_table(
         "synthetic", table, pd.Timestamp(first), pd.Timestamp(last), synthetic_entities=10, synthetic_seed=7,
+        synthetic_default_rate=float(TINY_UNIVERSE["MMRISK_SYNTHETIC_DEFAULT_RATE"]),
         synthetic_start=START, synthetic_end=END,
     )
-    return clean(table, raw, TEST_SALT).clean
+
+
+def clean_rows(table: str, first: str, last: str) -> pd.DataFrame:
+    return clean(table, tiny_raw(table, first, last), TEST_SALT).clean
 
 
 def materialize_in_process(home: Path, monkeypatch, selection, **kwargs) -> dg.ExecuteInProcessResult:

@@ -18,11 +18,10 @@ import pytest
 from mmrisk_dagster.executors import dask_task_key
 from mmrisk_dagster.ml.features import price_windows
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
-from mmrisk_dagster.sources import read_source_table
 from mmrisk_dagster.assets.clean import CLEANED, rejected_name
 from mmrisk_dagster.sources.cleaning import clean
 from tests import TEST_SALT
-from tests.integration.test_concurrency import END, ROOT, START, tiny_environment
+from tests.integration.test_concurrency import END, ROOT, START, tiny_environment, tiny_raw
 
 SUBGRAPH = ["raw_prices", "raw_fundamentals", "raw_news", "raw_social", "raw_events",
             *(rejected_name(name) for name in CLEANED), "quarantine", "prices", "price_sequence_embedding"]
@@ -75,8 +74,7 @@ def test_two_runs_of_one_job_at_once_each_run_all_their_steps_on_the_dask_worker
 
 def test_the_dask_run_writes_what_the_core_computes(dask_run):
     store = ParquetWarehouse(dask_run["home"] / "warehouse")
-    raw = read_source_table("synthetic", "prices", pd.Timestamp(START), pd.Timestamp(END), synthetic_entities=10,
-                            synthetic_seed=7, synthetic_start=START, synthetic_end=END)
+    raw = tiny_raw("prices", START, END)
     cleaning = clean("prices", raw, TEST_SALT)
     assert len(store.read("raw_prices")) == len(raw)
     assert len(store.read("prices")) == len(cleaning.clean)

@@ -86,6 +86,6 @@ def test_two_runs_at_once_land_their_materializations_and_checks_in_postgres(pos
         names = {(e.dagster_event.event_specific_data.asset_key.to_user_string(),
                   e.dagster_event.event_specific_data.check_name) for e in checks}
         assert {("prices", "rows_conserved"), ("prices", "expectations"), ("raw_prices", "expectations")} <= names
-        assert len(checks) == 2 * len(names)
+        assert len(checks) == len(expected) * len(names), "one evaluation per check and partition"
     finally:
         instance.dispose()
