@@ -16,11 +16,24 @@ from tests import TEST_SALT  # noqa: E402
 torch.set_num_threads(2)
 
 
-
 def pytest_configure(config):
     # pytest resets warning filters around each test: it is told the package's own named ones.
     for category, message in DELIBERATE_BETA_APIS:
         config.addinivalue_line("filterwarnings", f"ignore:{message}:{category.__module__}.{category.__name__}")
+
+
+_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
+
+
+@pytest.fixture(autouse=True)
+def _tracking_uri_stays_in_its_test():
+    """mlflow.set_tracking_uri (the MLflow resource calls it) exports MLFLOW_TRACKING_URI: left
+    set, it would send every later test's subprocesses to that test's store or stopped server."""
+    yield
+    if _TRACKING_URI is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = _TRACKING_URI
 
 
 SMALL = SyntheticConfig(n_entities=12, start=date(2024, 1, 1), end=date(2024, 6, 28), seed=3)
