@@ -120,6 +120,13 @@ def test_lineage_graph_opens(page):
     _shot(page, "01_asset_lineage")
 
 
+def _run_errors(port: int, run_id: str) -> list[str]:
+    """The error messages of a run's failure events, to say why it did not succeed."""
+    events = _graphql(port, '{ logsForRun(runId: "%s") { ... on EventConnection { events { __typename '
+                            '... on ErrorEvent { error { message } } } } } }' % run_id)
+    return [e["error"]["message"] for e in events["logsForRun"]["events"] if e.get("error")]
+
+
 def test_materializing_from_the_ui_succeeds(page, ui):
     page.goto("/assets/risk_association_rules")
     _dismiss_dialogs(page)
@@ -127,14 +134,14 @@ def test_materializing_from_the_ui_succeeds(page, ui):
     deadline = time.time() + 600  # a run process imports torch and the definitions first
     status = None
     while time.time() < deadline:
-        runs = _graphql(ui, "{ runsOrError { ... on Runs { results { status assetSelection { path } } } } }")
+        runs = _graphql(ui, "{ runsOrError { ... on Runs { results { runId status assetSelection { path } } } } }")
         mine = [r for r in runs["runsOrError"]["results"]
                 if [k["path"] for k in r["assetSelection"] or []] == [["risk_association_rules"]]]
         status = mine[0]["status"] if mine else None
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         time.sleep(2)
-    assert status == "SUCCESS", status
+    assert status == "SUCCESS", f"{status}: {_run_errors(ui, mine[0]['runId']) if mine else 'no run launched'}"
     page.goto("/assets/risk_association_rules")
     page.get_by_text("strongest_rules").first.wait_for()
     _shot(page, "02_materialized_from_the_ui")
