@@ -88,7 +88,7 @@ def gate_lines(gate: dict) -> list[str]:
         f"  model gate: {verdict} on the gate split ({gate['task']} AUC): model {gate['model_auc']:.4f} against the "
         f"best baseline {gate['best_baseline']} {gate['best_baseline_auc']:.4f}, margin {gate['margin']:+.4f} "
         f"(it may trail by at most {gate['tolerance']}); margin ± {gate['margin_std_error']:.4f} (bootstrap over "
-        f"entities), 95% interval [{gate['margin_ci_low']:+.4f}, {gate['margin_ci_high']:+.4f}], "
+        f"entities and dates), 95% interval [{gate['margin_ci_low']:+.4f}, {gate['margin_ci_high']:+.4f}], "
         f"{gate['positives']} positive of {gate['rows']} entity-days",
         f"    | gate split, {gate['task']} AUC | value |",
         "    |---|---|",

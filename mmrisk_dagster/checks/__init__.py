@@ -323,7 +323,7 @@ def alignment_above_random(shared_space: dict) -> dg.AssetCheckResult:
     blocking=True,
     description="Blocks scoring with a model whose AUC on the primary task, on the gate split "
     "(which nothing was fitted, early-stopped or calibrated on), is below the best baseline's "
-    "(minus the configured tolerance). Metadata: the margin with its bootstrap-over-entities "
+    "(minus the configured tolerance). Metadata: the margin with its bootstrap (entities and dates) "
     "standard error and 95% interval; passing moves the registry's `champion` alias to the model.",
 )
 def model_gate(model_evaluation: dict) -> dg.AssetCheckResult:

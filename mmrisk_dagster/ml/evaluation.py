@@ -17,6 +17,7 @@ from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_linear_svm, fit_tfidf_
 from mmrisk_dagster.ml.fusion import BINARY_TASKS
 from mmrisk_dagster.ml.inputs import PanelArrays
 from mmrisk_dagster.ml.metrics import (
+    Clusters,
     binary_metrics,
     clustered_auc_margin,
     compare_aucs,
@@ -156,12 +157,14 @@ def member_summary(models, arrays: PanelArrays, labels: LabelArrays, rows: np.nd
 
 
 def markdown_table(report: dict) -> str:
-    """Every model's test AUC with its entity-clustered bootstrap standard error, the fused model's
-    margin over the best alternative, then the members' spread and the inference-time ablations."""
+    """Every model's test AUC with its clustered bootstrap standard error, the fused model's margin
+    over the best alternative, then the members' spread and the inference-time ablations."""
     task, comparison = report["primary_task"], report["test_comparison"]
+    clusters = comparison["clusters"]
     lines = [
         f"{task} AUC on the test split: {comparison['rows']:,} entity-days, {comparison['positives']:,} positive, "
-        f"{comparison['clusters']} entities (± = bootstrap standard error over entities)",
+        f"{clusters['entity']} entities on {clusters['date']} dates (± = bootstrap standard error, resampling "
+        "entities and dates)",
         "",
         "| model | test AUC | ± |",
         "|---|---|---|",
@@ -237,17 +240,17 @@ def evaluate(
                 data, space, models[0].config, list(single_modality_seeds), task
             )
         fused = {split: _scores_on_known(predictions[split], labels, index[split], task) for split in EVALUATED_SPLITS}
-        entities = arrays.keys["entity_id"].to_numpy()
+        keys = arrays.keys
         rows, y, p = fused[GATE_SPLIT]
         report["gate_inputs"] = gate_inputs(
-            task, y, p, {n: s[GATE_SPLIT] for n, s in baseline_scores.items()}, entities[rows]
+            task, y, p, {n: s[GATE_SPLIT] for n, s in baseline_scores.items()}, row_clusters(keys, rows)
         )
         rows, y, p = fused["test"]
         alternatives = {
             **{n: s["test"] for n, s in baseline_scores.items()},
             **{f"only_{m}": v for m, v in single_scores.items()},
         }
-        report["test_comparison"] = compare_aucs(y, {FUSED: p, **alternatives}, entities[rows], FUSED)
+        report["test_comparison"] = compare_aucs(y, {FUSED: p, **alternatives}, row_clusters(keys, rows), FUSED)
     report["markdown"] = (
         markdown_table(report) if task else "no binary task with both classes in the gate and test splits"
     )
@@ -268,14 +271,19 @@ def _scores_on_known(
     return known, y, prediction[task][np.searchsorted(rows, known)]
 
 
+def row_clusters(keys: pd.DataFrame, rows: np.ndarray) -> Clusters:
+    """The entity and the date of each row: the two ways panel rows are correlated."""
+    return {"entity": keys["entity_id"].to_numpy()[rows], "date": keys["date"].to_numpy()[rows]}
+
+
 def gate_inputs(
-    task: str, y: np.ndarray, model_scores: np.ndarray, baseline_scores: dict[str, np.ndarray], entities: np.ndarray
+    task: str, y: np.ndarray, model_scores: np.ndarray, baseline_scores: dict[str, np.ndarray], clusters: Clusters
 ) -> dict:
     """AUC of the model and of the best baseline on GATE_SPLIT (rows nothing was fitted,
-    early-stopped or calibrated on), with the margin's entity-clustered bootstrap uncertainty."""
+    early-stopped or calibrated on), with the margin's bootstrap uncertainty over entities and dates."""
     baselines = {name: _auc(y, p) for name, p in baseline_scores.items()}
     best = max(baselines, key=lambda name: baselines[name])
-    margin = clustered_auc_margin(y, model_scores, baseline_scores[best], entities)
+    margin = clustered_auc_margin(y, model_scores, baseline_scores[best], clusters)
     return {
         "task": task,
         "split": GATE_SPLIT,

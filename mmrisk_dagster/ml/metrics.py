@@ -71,24 +71,35 @@ def mean_std(values: list[float]) -> dict:
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, "n": int(len(arr))}
 
 
-def clustered_bootstrap_aucs(
-    y: np.ndarray, scores: dict[str, np.ndarray], clusters: np.ndarray, draws: int = 500, seed: int = 0
-) -> dict[str, np.ndarray]:
-    """AUC of every score under the same bootstrap draws over clusters (entities): rows of one
-    entity are correlated, so resampling rows would understate the uncertainty.
+Clusters = dict[str, np.ndarray]  # dimension name (entity, date) -> each row's cluster in it
 
-    Each draw resamples the clusters with replacement and weights every row by how often its
-    cluster was drawn; draws with a single class are skipped. Paired draws let differences
-    between scores be read off directly.
+
+def cluster_counts(clusters: Clusters) -> dict[str, int]:
+    return {name: int(len(np.unique(np.asarray(values)))) for name, values in clusters.items()}
+
+
+def clustered_bootstrap_aucs(
+    y: np.ndarray, scores: dict[str, np.ndarray], clusters: Clusters, draws: int = 500, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """AUC of every score under the same bootstrap draws over clusters: rows of one entity are
+    correlated, and so are the rows of one date (a market day moves every stock), so resampling
+    rows would understate the uncertainty.
+
+    Each draw resamples the clusters of every dimension independently, with replacement, and
+    weights a row by the product of how often its clusters were drawn (the pigeonhole bootstrap,
+    Owen 2007: conservative for two-way clustered data); draws with a single class are skipped.
+    Paired draws let differences between scores be read off directly.
     """
     y = np.asarray(y, dtype=float)
-    names, codes = np.unique(np.asarray(clusters), return_inverse=True)
+    dimensions = [np.unique(np.asarray(values), return_inverse=True) for values in clusters.values()]
     rng = np.random.default_rng(seed)
     samples: dict[str, list[float]] = {name: [] for name in scores}
     for _ in range(draws):
-        weight = np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))[codes]
+        weight = np.ones(len(y), dtype=np.int64)
+        for names, codes in dimensions:
+            weight *= np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))[codes]
         drawn = weight > 0
-        if y[drawn].min() == y[drawn].max():
+        if not drawn.any() or y[drawn].min() == y[drawn].max():
             continue
         for name, p in scores.items():
             samples[name].append(skm.roc_auc_score(y[drawn], np.asarray(p)[drawn], sample_weight=weight[drawn]))
@@ -106,23 +117,23 @@ def _interval(point: float, samples: np.ndarray) -> dict:
 
 
 def clustered_auc_margin(
-    y: np.ndarray, p_model: np.ndarray, p_other: np.ndarray, clusters: np.ndarray, draws: int = 500, seed: int = 0
+    y: np.ndarray, p_model: np.ndarray, p_other: np.ndarray, clusters: Clusters, draws: int = 500, seed: int = 0
 ) -> dict:
-    """AUC(model) - AUC(other) on the same rows, with its entity-clustered bootstrap standard
-    error, 2.5/97.5% percentile interval and whether that interval excludes zero."""
+    """AUC(model) - AUC(other) on the same rows, with its clustered bootstrap standard error,
+    2.5/97.5% percentile interval and whether that interval excludes zero."""
     samples = clustered_bootstrap_aucs(y, {"model": p_model, "other": p_other}, clusters, draws, seed)
     margin = float(skm.roc_auc_score(y, p_model) - skm.roc_auc_score(y, p_other))
     difference = samples["model"] - samples["other"]
     return {
         "margin": margin,
         **_interval(margin, difference),
-        "clusters": int(len(np.unique(clusters))),
+        "clusters": cluster_counts(clusters),
         "draws": int(len(difference)),
     }
 
 
 def compare_aucs(
-    y: np.ndarray, scores: dict[str, np.ndarray], clusters: np.ndarray, reference: str, draws: int = 500, seed: int = 0
+    y: np.ndarray, scores: dict[str, np.ndarray], clusters: Clusters, reference: str, draws: int = 500, seed: int = 0
 ) -> dict:
     """Each score's AUC with its clustered-bootstrap standard error, and the margin of
     `reference` over the best other score (the best by point AUC), from paired draws."""
@@ -139,7 +150,7 @@ def compare_aucs(
         "reference": reference,
         "best_alternative": best,
         "margin": {"margin": margin, **_interval(margin, samples[reference] - samples[best])},
-        "clusters": int(len(np.unique(clusters))),
+        "clusters": cluster_counts(clusters),
         "positives": int(np.sum(y)),
         "rows": int(len(y)),
     }

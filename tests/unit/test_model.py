@@ -331,13 +331,30 @@ def test_clustered_bootstrap_separates_a_real_margin_from_none():
     y = (rng.random(2000) < 1 / (1 + np.exp(-(2 * risk - 2)))).astype(float)
     sharp = risk + rng.normal(0, 0.3, 2000)
     blurred = sharp + rng.normal(0, 1.0, 40)[entities]  # wrong about whole entities
-    better = clustered_auc_margin(y, sharp, blurred, entities, draws=200)
+    better = clustered_auc_margin(y, sharp, blurred, {"entity": entities}, draws=200)
     assert better["margin"] > 0.05 and better["distinguishable_from_zero"] and better["ci_low"] > 0
-    same = clustered_auc_margin(y, sharp, sharp + 1.0, entities, draws=200)  # same ranking
+    same = clustered_auc_margin(y, sharp, sharp + 1.0, {"entity": entities}, draws=200)  # same ranking
     assert same["margin"] == pytest.approx(0.0) and not same["distinguishable_from_zero"]
     # Resampling rows instead of entities would treat 2,000 correlated rows as independent.
-    rows = clustered_auc_margin(y, sharp, blurred, np.arange(2000), draws=200)
+    rows = clustered_auc_margin(y, sharp, blurred, {"row": np.arange(2000)}, draws=200)
     assert better["std_error"] > 1.5 * rows["std_error"]
+
+
+def test_the_bootstrap_resamples_market_days_as_well_as_entities():
+    """Twelve stocks on forty days, where one model is right or wrong about the whole market on a
+    day: the day, not the stock, is what repeats, and only resampling dates sees it."""
+    from mmrisk_dagster.ml.metrics import clustered_auc_margin
+
+    rng = np.random.default_rng(2)
+    entities, dates = np.tile(np.arange(12), 40), np.repeat(np.arange(40), 12)
+    market = rng.normal(size=40)[dates]
+    y = (market + rng.normal(0, 0.5, 480) > 0).astype(float)
+    luck = rng.choice([-1.0, 1.0], size=40)[dates]  # this model calls each day's market right or wrong
+    model, other = luck * market + rng.normal(0, 0.5, 480), rng.normal(0, 1, 480)
+    both = clustered_auc_margin(y, model, other, {"entity": entities, "date": dates}, draws=300)
+    entity_only = clustered_auc_margin(y, model, other, {"entity": entities}, draws=300)
+    assert both["clusters"] == {"entity": 12, "date": 40}
+    assert both["std_error"] > 2 * entity_only["std_error"]
 
 
 def test_comparison_table_names_the_best_alternative_and_its_margin():
@@ -348,8 +365,9 @@ def test_comparison_table_names_the_best_alternative_and_its_margin():
     risk = rng.normal(size=60)[entities] + rng.normal(0, 0.5, 1800)
     y = (rng.random(1800) < 1 / (1 + np.exp(-(2 * risk - 2)))).astype(float)
     scores = {"fused": risk, "good": risk + rng.normal(0, 1.0, 1800), "poor": rng.normal(size=1800)}
-    table = compare_aucs(y, scores, entities, "fused", draws=200)
-    assert table["best_alternative"] == "good" and table["positives"] == int(y.sum()) and table["clusters"] == 60
+    table = compare_aucs(y, scores, {"entity": entities}, "fused", draws=200)
+    assert table["best_alternative"] == "good" and table["positives"] == int(y.sum())
+    assert table["clusters"] == {"entity": 60}
     assert table["margin"]["margin"] == pytest.approx(table["models"]["fused"]["auc"] - table["models"]["good"]["auc"])
     assert table["margin"]["distinguishable_from_zero"] and table["margin"]["ci_low"] > 0
     assert all(0 < m["std_error"] < 0.1 for m in table["models"].values())
