@@ -69,6 +69,7 @@ def test_a_killed_run_is_marked_failed_and_reexecution_from_failure_completes_it
     _wait_for(lambda: _step_events(instance, run_id, dg.DagsterEventType.STEP_SUCCESS), "a first step to succeed")
     os.killpg(run.pid, signal.SIGKILL)  # the run process and every step process it started
     run.wait()
+    done_before = _step_events(instance, run_id, dg.DagsterEventType.STEP_SUCCESS)
     assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED, "Dagster alone cannot tell"
     assert fail_dead_runs(instance) == [run_id]
     assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
@@ -77,6 +78,15 @@ def test_a_killed_run_is_marked_failed_and_reexecution_from_failure_completes_it
     again = subprocess.run([*RUN, run_id], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     _assert_complete_and_exact(home)
+    # The resumed range run redoes only what the killed one had not finished (each step covers
+    # every partition of the range): nothing already materialized is written again.
+    redone = _step_events(instance, _run_id_of(again.stdout), dg.DagsterEventType.STEP_START)
+    assert redone and redone.isdisjoint(done_before), (redone, done_before)
+
+
+def _run_id_of(output: str) -> str:
+    """The run id `fault_run` prints: 'run <id> success=<bool>'."""
+    return next(line.split()[1] for line in output.splitlines() if line.startswith("run "))
 
 
 def _running_step_process(instance, run_id):
