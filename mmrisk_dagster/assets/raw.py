@@ -7,10 +7,9 @@ from mmrisk_dagster.partitions import daily_partitions, partition_dates, single_
 from mmrisk_dagster.resources import DataSourceResource
 from mmrisk_dagster.sources import is_transient
 
-# A transient read failure is retried with growing waits; any other error fails at once (retrying
-# a malformed file only delays the message that says how to fix it).
-SOURCE_RETRIES = 3
-FIRST_RETRY_WAIT_SECONDS = 2
+# A transient read failure is retried with growing waits (1, 2, 4 s); any other error fails at
+# once (retrying a malformed file only delays the message that says how to fix it).
+SOURCE_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=1, backoff=dg.Backoff.EXPONENTIAL)
 
 RAW_TABLES = ("fundamentals", "prices", "news", "social", "events")
 
@@ -31,16 +30,16 @@ def _raw_asset(table: str) -> dg.AssetsDefinition:
         group_name="sources",
         kinds={"pandas", "parquet"},
         description=_DESCRIPTIONS[table],
+        retry_policy=SOURCE_RETRY_POLICY,
     )
     def _raw(context: dg.AssetExecutionContext, data_source: DataSourceResource) -> pd.DataFrame:
         dates = partition_dates(context)
         try:
             frame = data_source.read(table, dates[0], dates[-1])
         except Exception as error:
-            if not is_transient(error):
-                raise
-            wait = FIRST_RETRY_WAIT_SECONDS * 2**context.retry_number
-            raise dg.RetryRequested(max_retries=SOURCE_RETRIES, seconds_to_wait=wait) from error
+            if is_transient(error):
+                raise  # SOURCE_RETRY_POLICY tries again
+            raise dg.Failure(f"{type(error).__name__}: {error}", allow_retries=False) from error
         context.add_output_metadata({"source": data_source.kind})
         return with_partition_metadata(context, frame)
 

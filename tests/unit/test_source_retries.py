@@ -24,8 +24,7 @@ class FlakySource(DataSourceResource):
                              "low": [1.0], "close": [1.0], "volume": [10.0]})
 
 
-def _run(tmp_path, errors, monkeypatch):
-    monkeypatch.setattr("mmrisk_dagster.assets.raw.FIRST_RETRY_WAIT_SECONDS", 0)
+def _run(tmp_path, errors):
     FAILURES_LEFT[str(tmp_path)] = list(errors)
     return dg.materialize(
         [RAW_PRICES],
@@ -35,14 +34,14 @@ def _run(tmp_path, errors, monkeypatch):
     )
 
 
-def test_a_transient_source_error_is_retried_and_the_run_succeeds(tmp_path, monkeypatch):
-    result = _run(tmp_path, [ConnectionError("reset by peer"), TimeoutError("slow share")], monkeypatch)
+def test_a_transient_source_error_is_retried_and_the_run_succeeds(tmp_path):
+    result = _run(tmp_path, [ConnectionError("reset by peer"), TimeoutError("slow share")])
     assert result.success
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(retries) == 2
 
 
-def test_a_bad_file_is_not_retried(tmp_path, monkeypatch):
-    result = _run(tmp_path, [SourceDataError(tmp_path / "prices.csv", "the file is empty")], monkeypatch)
+def test_a_bad_file_is_not_retried(tmp_path):
+    result = _run(tmp_path, [SourceDataError(tmp_path / "prices.csv", "the file is empty")])
     assert not result.success
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
