@@ -27,6 +27,21 @@ def test_make_backfill_materializes_the_whole_graph_over_a_range_in_one_run(tmp_
             assert instance.get_latest_materialization_event(spec.key) is not None, spec.key
         scores = instance.fetch_materializations(dg.AssetKey("risk_scores"), limit=1000).records
         assert {r.partition_key for r in scores} >= {"2024-01-01", LAST}
+    # Every SQL query the docs show, on the home this backfill filled.
+    queries = _documented_queries()
+    assert len(queries) >= 4
+    for sql in queries:
+        ran = subprocess.run([str(BIN / "python"), "-m", "mmrisk_dagster.query", sql], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert ran.returncode == 0, f"{sql}\n{ran.stderr[-2000:]}"
+        assert ran.stdout.strip(), sql
+
+
+def _documented_queries() -> list[str]:
+    """The SQL of each `python -m mmrisk_dagster.query "..."` in the README and docs/."""
+    texts = [(ROOT / "README.md").read_text(), *(path.read_text() for path in sorted((ROOT / "docs").glob("*.md")))]
+    return [re.sub(r"\s+", " ", sql) for text in texts
+            for sql in re.findall(r'python -m mmrisk_dagster\.query (?:\\\n\s*)?"([^"]+)"', text)]
 
 
 def test_make_mlflow_ui_serves_on_localhost(tmp_path):
