@@ -1,6 +1,6 @@
 """The product as a user meets it: `dagster dev` on 127.0.0.1, driven in Debian's Chromium.
 
-On a small graph backfilled with `make backfill`, the test dismisses the first-run dialog, opens
+On a small graph backfilled with `make backfill`, the test skips the first-run dialog, opens
 the lineage graph, launches a materialization from an asset page and waits for it to succeed,
 reads "Passed" on a partitioned asset's Checks tab, and opens `model_evaluation`'s plots and
 checks that an image actually loaded. Screenshots go to `test-artifacts/browser/`.
@@ -10,6 +10,7 @@ it runs as root; Playwright's own browser download does not work offline). Elsew
 saying which is missing.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -95,35 +96,20 @@ def page(ui):
         browser.close()
 
 
-def _dismiss_dialogs(page) -> None:
-    """Close whatever the UI shows a first-time visitor (what's-new or onboarding dialogs)."""
-    for _ in range(3):
-        dialog = page.locator(".bp5-dialog, [role=dialog]")
-        if not dialog.count():
-            return
-        buttons = dialog.get_by_role("button", name=re.compile("dismiss|got it|close|skip|done|ok", re.IGNORECASE))
-        if buttons.count():
-            buttons.first.click()
-        else:
-            page.keyboard.press("Escape")
-        page.wait_for_timeout(500)
-
-
-def _skip_newsletter(page) -> None:
-    page.get_by_role("button", name="Skip").click()
+def _skip_newsletter(page, timeout: float | None = None) -> None:
+    page.get_by_role("button", name="Skip").click(timeout=timeout)
 
 
 def _shot(page, name: str) -> None:
     page.wait_for_timeout(1000)
     if page.get_by_text(NEWSLETTER_DIALOG).first.is_visible():  # a screenshot is no action: no handler runs
-        _skip_newsletter(page)
+        with contextlib.suppress(sync_api.TimeoutError):  # the handler may skip it first, inside this click
+            _skip_newsletter(page, timeout=5_000)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
 def test_lineage_graph_opens(page):
     page.goto("/asset-groups")
-    page.wait_for_load_state("networkidle")
-    _dismiss_dialogs(page)
     page.get_by_text("Global asset lineage").first.wait_for()
     for group in ("sources", "cleaning", "embeddings", "fusion", "model", "scoring", "mining"):
         page.get_by_text(group, exact=True).first.wait_for()
@@ -139,7 +125,6 @@ def _run_errors(port: int, run_id: str) -> list[str]:
 
 def test_materializing_from_the_ui_succeeds(page, ui):
     page.goto("/assets/risk_association_rules")
-    _dismiss_dialogs(page)
     # The button's accessible name starts with its icon's ligature ("materialization Materialize").
     page.get_by_role("button", name=re.compile(r"\bMaterialize$")).first.click()
     deadline = time.time() + 600  # a run process imports torch and the definitions first
@@ -160,7 +145,6 @@ def test_materializing_from_the_ui_succeeds(page, ui):
 
 def test_a_partitioned_assets_checks_show_passed(page):
     page.goto("/assets/prices?view=checks")
-    _dismiss_dialogs(page)
     page.get_by_text("rows_conserved").first.wait_for()
     page.get_by_text("Passed").first.wait_for()  # the latest execution; the list says "Succeeded"
     page.get_by_text("Succeeded").first.wait_for()
@@ -185,7 +169,6 @@ def _open_markdown_with_an_image(page):
 
 def test_model_evaluation_shows_a_loaded_plot(page):
     page.goto("/assets/model_evaluation")
-    _dismiss_dialogs(page)
     image = _open_markdown_with_an_image(page)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
     assert image.evaluate("img => img.naturalWidth") > 0
@@ -194,6 +177,5 @@ def test_model_evaluation_shows_a_loaded_plot(page):
 
 def test_scores_explain_themselves(page):
     page.goto("/assets/risk_scores")
-    _dismiss_dialogs(page)
     page.get_by_text("top_default_driver").first.wait_for()
     _shot(page, "05_risk_scores_explained")
