@@ -94,7 +94,8 @@ def _running_step_process(instance, run_id):
     'Executing step "x" in subprocess.' events."""
     finished = _step_events(instance, run_id, dg.DagsterEventType.STEP_SUCCESS)
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTED):
-        if entry.step_key in finished or entry.step_key == "raw_prices":
+        # Not a raw step: their RetryPolicy (transient source errors) also retries a killed process.
+        if entry.step_key in finished or entry.step_key.startswith("raw_"):
             continue
         pid = int(entry.dagster_event.event_specific_data.metadata["pid"].value)
         if _process_running(pid):
