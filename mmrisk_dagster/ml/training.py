@@ -12,6 +12,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from mmrisk_dagster.ml.fusion import (
+    BINARY_TASKS,
     TASKS,
     FusionConfig,
     MultitaskFusionModel,
@@ -125,13 +126,17 @@ def align_labels(keys: pd.DataFrame, labels: pd.DataFrame, train_index: np.ndarr
 
 
 def _validation_score(model, arrays: PanelArrays, labels: LabelArrays, index: np.ndarray) -> float:
-    """Early-stopping score: validation default AUC when defaults exist there, else -loss."""
+    """Early-stopping score: the validation AUC of the first binary task (default, then movement)
+    with both classes there, else -loss. Without default events the epoch is chosen on movement,
+    the task the gate judges, not on a loss dominated by forward volatility."""
     sub = arrays.subset(index)
     out = predict(model, sub)
-    y = labels.values["default"][index]
-    known = ~np.isnan(y)
-    if model.config.early_stopping == "auc" and known.sum() and 0 < y[known].sum() < known.sum():
-        return binary_metrics(y[known], sigmoid(out["default"][known]))["auc"]
+    if model.config.early_stopping == "auc":
+        for task in BINARY_TASKS:
+            y = labels.values[task][index]
+            known = ~np.isnan(y)
+            if known.sum() and 0 < y[known].sum() < known.sum():
+                return binary_metrics(y[known], sigmoid(out[task][known]))["auc"]
     torch_out = {k: torch.from_numpy(v) for k, v in out.items()}
     losses = task_losses(torch_out, labels.batch(index))
     return -float(combine_losses(model, losses))

@@ -164,6 +164,23 @@ def test_training_is_seeded_and_uses_only_train_and_validation_rows():
         assert torch.equal(a, b)
 
 
+def test_without_defaults_the_epoch_is_chosen_on_validation_movement_auc():
+    arrays = _arrays(240, days=60)
+    labels = _labels(240)
+    labels.values["default"][:] = np.nan
+    labels.values["movement"] = np.random.default_rng(3).integers(0, 2, 240).astype(float)
+    split = chronological_split(arrays.keys["date"], SplitSpec(0.4, 0.2, 0.2, 3))
+    index = split_index(arrays.keys, split)
+    (model,), (history,) = train_ensemble(arrays, labels, index, DIMS, FusionConfig(epochs=3, batch_size=64), [0])
+    validation = index["validation"][arrays.attend[index["validation"]].any(axis=1)]
+    auc = binary_metrics(
+        labels.values["movement"][validation], sigmoid(predict(model, arrays.subset(validation))["movement"])
+    )["auc"]
+    # The kept epoch is the one with the best validation movement AUC (a loss would be negative).
+    assert max(r["validation_score"] for r in history) == pytest.approx(auc, abs=1e-6)
+    assert all(0 <= r["validation_score"] <= 1 for r in history)
+
+
 def test_chronological_split_keeps_order_and_embargo():
     dates = pd.bdate_range("2024-01-01", periods=100)
     split = chronological_split(dates, SplitSpec(0.5, 0.2, 0.1, 5))
