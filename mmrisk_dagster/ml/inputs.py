@@ -43,7 +43,8 @@ class PanelArrays:
 def _stack(values: pd.Series, dim: int, dtype) -> np.ndarray:
     out = np.zeros((len(values), dim), dtype=dtype)
     for i, v in enumerate(values.to_numpy()):
-        if v is not None and not (isinstance(v, float) and np.isnan(v)):
+        # None, NaN and empty bytes all mean absent (MLflow's JSON has no null for a binary column).
+        if v is not None and not (isinstance(v, float) and np.isnan(v)) and not (isinstance(v, bytes) and not v):
             out[i] = np.frombuffer(v, dtype=np.uint8) if isinstance(v, bytes) else np.asarray(v, dtype=dtype)
     return out
 

@@ -14,9 +14,10 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 
-from mmrisk_dagster.ml.panel import MODALITIES
+from mmrisk_dagster.ml.panel import MODALITIES, VECTOR_COLUMN
 
 MODEL_ARTIFACT = "ensemble"
 RUNTIME_PACKAGES = ("torch", "safetensors", "numpy", "pandas", "scikit-learn")
@@ -55,7 +56,20 @@ def input_example(panel: pd.DataFrame) -> pd.DataFrame:
         absent = panel.index[~panel[f"{m}_present"].astype(bool)]
         if len(absent):
             rows.append(absent[0])
-    return panel.loc[list(dict.fromkeys(rows))].reset_index(drop=True)
+    example = panel.loc[list(dict.fromkeys(rows))].reset_index(drop=True)
+    # MLflow checks the example after a JSON round trip, which reads every number as float64 and
+    # cannot decode a null binary: a float32 array signature would refuse its own example (float32
+    # inputs widen safely), and an absent chart is sent as empty bytes.
+    for m in MODALITIES:
+        column = f"{m}_{VECTOR_COLUMN[m]}"
+        example[column] = [_serving_value(v, m) for v in example[column]]
+    return example
+
+
+def _serving_value(value, modality: str):
+    if isinstance(value, np.ndarray) and value.dtype == np.float32:
+        return value.astype(np.float64)
+    return b"" if value is None and VECTOR_COLUMN[modality] == "image" else value
 
 
 def requirements() -> list[str]:

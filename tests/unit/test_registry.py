@@ -1,5 +1,7 @@
 """The MLflow registry: a pyfunc model over safetensors weights, aliases that follow the gate."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,6 +60,13 @@ def test_registered_model_is_a_pyfunc_with_signature_and_no_pickle(registered):
     assert any(p.name == "weights.safetensors" for p in stored)
     assert not [p for p in stored if p.suffix in (".pkl", ".pickle") or p.name == "python_model.pkl"]
     assert any(p.name == "input_example.json" for p in stored)
+    # The example survives MLflow's JSON round trip: a model server would accept it.
+    serving = mlflow.models.convert_input_example_to_serving_input(input_example(panel))
+    request, answer = tmp_path / "request.json", tmp_path / "served.json"
+    request.write_text(serving)
+    mlflow.models.predict(logged["model_uri"], input_path=str(request), env_manager="local", output_path=str(answer))
+    served = pd.DataFrame(json.loads(answer.read_text())["predictions"])
+    assert len(served) == len(input_example(panel)) and served["default_probability"].between(0, 1).all()
 
 
 def test_champion_follows_the_gate_and_scores_like_the_model(registered):
