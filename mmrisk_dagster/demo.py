@@ -122,6 +122,10 @@ def failure_report(result: dg.ExecuteInProcessResult, warehouse_root: Path) -> s
     for event in result.all_events:
         if event.is_step_failure:
             lines.append(f"  step {event.step_key} failed: {_root_message(event.step_failure_data.error)}")
+        elif event.event_type == dg.DagsterEventType.RESOURCE_INIT_FAILURE:
+            # A resource that cannot start (a missing secret, a bad setting) fails before any step.
+            error = getattr(event.event_specific_data, "error", None)
+            lines.append(f"  a resource failed to start: {_root_message(error) if error else event.message}")
     lines.append("The UI (make ui) holds the run's full logs.")
     return "\n".join(lines)
 

@@ -116,3 +116,17 @@ def test_the_preflight_stops_the_run_before_the_price_embeddings(tmp_path):
     # The same history with a 5-day horizon, chosen explicitly, fits.
     done, checks = outcome(run_preflight(folder, tmp_path / "c", horizon_days=5, trains=False))
     assert checks["training_window_fits"].passed and "price_sequence_embedding" in done
+
+
+def test_a_resource_that_cannot_start_is_reported_with_its_own_message(tmp_path):
+    result = dg.materialize(
+        [*raw_assets],
+        resources={
+            "io_manager": WarehouseIOManager(root=str(tmp_path / "warehouse")),
+            "data_source": DataSourceResource(kind="files", path=str(tmp_path), pseudonym_salt="short"),
+        },
+        partition_key="2024-01-02",
+        raise_on_error=False,
+    )
+    report = failure_report(result, tmp_path / "warehouse")
+    assert "a resource failed to start: mmrisk_dagster.sources.pseudonyms.SaltError: MMRISK_PSEUDONYM_SALT is shorter" in report
