@@ -94,7 +94,7 @@ def run_universe(config, args, cache) -> dict:
     report = evaluate(fitted.models, data, fitted.calibrator, texts, args.model_seeds, space, args.single_modality_seeds)
     # The same model without its wide term: what the linear per-modality summaries add.
     deep = fit_ensemble(data, space.encoders.state_dict(), dims, replace(fusion, wide=False), args.model_seeds)
-    report["deep_only"] = member_summary(deep.models, data.arrays, data.labels, data.index["test"], deep.calibrator)["default"]
+    report["deep_only"] = member_summary(deep.models, data, data.index["test"], deep.calibrator)["default"]
     report["retrieval"] = {k: retrieval[k] for k in ("mean_recall", "mean_random")}
     report["latent_hazard_auc"] = latent_hazard_auc(config, data)
     positive = {split: idx[data.labels.values["default"][idx] == 1] for split, idx in data.index.items()}

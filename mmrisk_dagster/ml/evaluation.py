@@ -18,6 +18,7 @@ from mmrisk_dagster.ml.fusion import BINARY_TASKS
 from mmrisk_dagster.ml.inputs import PanelArrays
 from mmrisk_dagster.ml.metrics import (
     Clusters,
+    accuracy_threshold,
     binary_metrics,
     clustered_auc_margin,
     compare_aucs,
@@ -55,15 +56,33 @@ def primary_task(labels: LabelArrays, index: dict[str, np.ndarray]) -> str | Non
     return None
 
 
-def task_report(pred: dict, labels: LabelArrays, rows: np.ndarray, calibrator: dict | None = None) -> dict:
-    """Metrics per task on `rows` (positions into `pred`'s arrays match positions in labels)."""
+def decision_thresholds(models, data, calibrator: dict) -> dict[str, float]:
+    """The cut per binary task that accuracy, precision, recall and MCC use, fitted on the
+    validation split and never on the split it scores: the validation base rate for the
+    calibrated default probability (a rare event), the most accurate cut for movement."""
+    rows = data.index["validation"]
+    pred = ensemble_predict(models, data.arrays.subset(rows))
+    thresholds = {}
+    for task in BINARY_TASKS:
+        keep, y = _known(data.labels, task, rows)
+        if len(y) and 0 < y.sum() < len(y):
+            p = pred[task][np.searchsorted(rows, keep)]
+            thresholds[task] = float(y.mean()) if task == "default" else accuracy_threshold(y, p)
+    return thresholds
+
+
+def task_report(
+    pred: dict, labels: LabelArrays, rows: np.ndarray, calibrator: dict | None = None, thresholds: dict | None = None
+) -> dict:
+    """Metrics per task on `rows` (positions into `pred`'s arrays match positions in labels);
+    binary tasks cut at `thresholds` (from `decision_thresholds`; the rows' own base rate without)."""
     report = {}
     for task in BINARY_TASKS:
         keep, y = _known(labels, task, rows)
         p = pred[task][np.searchsorted(rows, keep)]
         if task == "default" and calibrator is not None:
             p = apply_calibrator(calibrator, p)
-        report[task] = binary_metrics(y, p)
+        report[task] = binary_metrics(y, p, (thresholds or {}).get(task))
     keep, y = _known(labels, "log_forward_vol", rows)
     report["log_forward_vol"] = regression_metrics(
         y * labels.vol_std + labels.vol_mean,
@@ -139,13 +158,16 @@ def ablation_reports(models, arrays: PanelArrays, labels: LabelArrays, rows: np.
     return out
 
 
-def member_summary(models, arrays: PanelArrays, labels: LabelArrays, rows: np.ndarray, calibrator: dict | None) -> dict:
-    """Mean ± std over ensemble members of each task's headline metrics."""
-    test = arrays.subset(rows)
+def member_summary(models, data, rows: np.ndarray, calibrator: dict) -> dict:
+    """Mean ± std over ensemble members of each task's headline metrics, each member cut at its
+    own validation thresholds."""
+    test = data.arrays.subset(rows)
     reports = []
     for member in models:
         pred = ensemble_predict([member], test)
-        reports.append(task_report(pred, labels, rows, calibrator))
+        reports.append(
+            task_report(pred, data.labels, rows, calibrator, decision_thresholds([member], data, calibrator))
+        )
     summary = {}
     for task, metrics in reports[0].items():
         summary[task] = {
@@ -215,16 +237,18 @@ def evaluate(
     task = primary_task(labels, index)
     predictions = {split: ensemble_predict(models, arrays.subset(index[split])) for split in EVALUATED_SPLITS}
     test_rows = index["test"]
+    thresholds = decision_thresholds(models, data, calibrator)
     report: dict = {
         "primary_task": task,
+        "thresholds": thresholds,
         "model": {
-            "ensemble": task_report(predictions["test"], labels, test_rows, calibrator),
+            "ensemble": task_report(predictions["test"], labels, test_rows, calibrator, thresholds),
             **{
-                split: task_report(predictions[split], labels, index[split], calibrator)
+                split: task_report(predictions[split], labels, index[split], calibrator, thresholds)
                 for split in EVALUATED_SPLITS
                 if split != "test"
             },
-            "members": member_summary(models, arrays, labels, test_rows, calibrator),
+            "members": member_summary(models, data, test_rows, calibrator),
         },
         "baselines": {},
         "ablation": {"removed": {}, "only": {}},

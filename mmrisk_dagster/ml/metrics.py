@@ -42,6 +42,14 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float | None = None)
     return out
 
 
+def accuracy_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The cut on `p` with the best accuracy on (y, p), searched over its quantiles: fitted on a
+    selection window, then applied unchanged to the splits after it."""
+    candidates = np.unique(np.quantile(p, np.linspace(0.0, 0.98, 50)))
+    accuracy = [np.mean((p >= cut) == y) for cut in candidates]
+    return float(candidates[int(np.argmax(accuracy))])
+
+
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict:
     if len(y) < 2:
         return {"n": int(len(y))}

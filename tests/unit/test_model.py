@@ -6,12 +6,14 @@ import torch
 from mmrisk_dagster.ml.artifacts import load_multitask, load_shared_space, save_multitask, save_shared_space
 from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel, combine_losses, task_losses
 from mmrisk_dagster.ml.inputs import PanelArrays, to_tensors
-from mmrisk_dagster.ml.metrics import binary_metrics
+from mmrisk_dagster.ml.evaluation import decision_thresholds, task_report
+from mmrisk_dagster.ml.metrics import accuracy_threshold, binary_metrics
 from mmrisk_dagster.ml.scoring import score
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window, retrieval_recall
-from mmrisk_dagster.ml.prediction import predict, sigmoid
+from mmrisk_dagster.ml.prediction import ensemble_predict, predict, sigmoid
 from mmrisk_dagster.ml.training import (
     LabelArrays,
+    PreparedData,
     SplitSpec,
     chronological_split,
     split_index,
@@ -179,6 +181,31 @@ def test_without_defaults_the_epoch_is_chosen_on_validation_movement_auc():
     # The kept epoch is the one with the best validation movement AUC (a loss would be negative).
     assert max(r["validation_score"] for r in history) == pytest.approx(auc, abs=1e-6)
     assert all(0 <= r["validation_score"] <= 1 for r in history)
+
+
+def test_accuracy_threshold_finds_a_planted_cut():
+    p = np.random.default_rng(0).random(2000)
+    y = (p >= 0.7).astype(float)
+    assert accuracy_threshold(y, p) == pytest.approx(0.7, abs=0.03)
+    assert accuracy_threshold(np.ones(50), p[:50]) == p[:50].min(), "all positive: cut below every score"
+
+
+def test_decision_thresholds_come_from_validation_and_never_from_the_scored_split():
+    arrays = _arrays(240, days=60)
+    labels = _labels(240)
+    labels.values["movement"] = np.random.default_rng(4).integers(0, 2, 240).astype(float)
+    split = chronological_split(arrays.keys["date"], SplitSpec(0.4, 0.2, 0.2, 3))
+    index = split_index(arrays.keys, split)
+    data = PreparedData(arrays, split, index, labels)
+    models, _ = train_ensemble(arrays, labels, index, DIMS, FusionConfig(epochs=1, batch_size=64), [0])
+    calibrator = {"method": "platt", "a": 1.0, "b": 0.0}
+    thresholds = decision_thresholds(models, data, calibrator)
+    assert thresholds["default"] == pytest.approx(np.mean(labels.values["default"][index["validation"]]))
+    test = index["test"]
+    report = task_report(ensemble_predict(models, arrays.subset(test)), labels, test, calibrator, thresholds)
+    assert report["movement"]["threshold"] == thresholds["movement"]
+    labels.values["movement"][test] = 1.0  # the scored split's labels move; the cut must not
+    assert decision_thresholds(models, data, calibrator) == thresholds
 
 
 def test_chronological_split_keeps_order_and_embargo():
