@@ -29,14 +29,14 @@ DEMO_RUN_CONFIG = {
 
 
 def materialize_everything(
-    defs: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str
+    defs: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str, run_config: dict = DEMO_RUN_CONFIG
 ) -> dg.ExecuteInProcessResult:
     """One run of the `full_refresh` job over the partition range [first, last]."""
     job = defs.resolve_job_def("full_refresh")
     return job.execute_in_process(
         instance=instance,
         tags={**range_run_tags(first, last), **run_process_tag()},
-        run_config={**DEMO_RUN_CONFIG, "loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        run_config={**run_config, "loggers": {"console": {"config": {"log_level": "INFO"}}}},
         raise_on_error=False,
     )
 

@@ -17,6 +17,11 @@ DEFAULT_END = "2025-12-31"
 # StockNet's published split (Xu & Cohen 2018): train to 2015-08-01 with its last two months
 # selecting the epoch (validation), dev (our gate split) to 2015-10-01, test to 2016-01-01.
 STOCKNET_SPLIT_DATES = ("2015-06-01", "2015-08-01", "2015-10-01", "2016-01-01")
+STOCKNET_TEST_QUARTER_START = STOCKNET_SPLIT_DATES[2]
+# The dev cut of the archive ends before the test quarter: `make demo-stocknet` and the benchmark
+# then split inside it, validation Apr-May, gate Jun-Jul, and the published dev months as test.
+DEV_ARCHIVE_END = "2015-09-30"
+DEV_ARCHIVE_SPLIT_DATES = ("2015-04-01", "2015-06-01", "2015-08-01")
 DEFAULT_SPLIT_DATES = {"stocknet": STOCKNET_SPLIT_DATES}
 # A real dataset's own period is the default partition range (StockNet: 2014-2015).
 DEFAULT_PERIODS = {"stocknet": ("2014-01-01", "2015-12-31")}

@@ -249,6 +249,7 @@ def evaluate(
                 if split != "test"
             },
             "members": member_summary(models, data, test_rows, calibrator),
+            "gate_members": member_summary(models, data, index[GATE_SPLIT], calibrator),
         },
         "baselines": {},
         "ablation": {"removed": {}, "only": {}},

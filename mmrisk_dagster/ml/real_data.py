@@ -1,10 +1,7 @@
-"""The published tasks on the real datasets, run on the pipeline's cleaned tables.
+"""The published tasks on the real datasets that a daily graph cannot hold, run on the pipeline's
+cleaned tables: PhraseBank's sentences carry no date, and UCI's clients are one snapshot.
+(StockNet has dates, so it runs through the Dagster graph itself: `benchmarks/real_data.py`.)
 
-* StockNet movement (Xu & Cohen 2018): the target day's movement percent from the adjusted close,
-  up above 0.55%, down below -0.5%, samples between dropped (`labels.movement_label`); inputs from
-  the 5 trading days before the target day; splits by target day: train to 2015-08-01, dev to
-  2015-10-01, test to 2016-01-01 (reported only when the data covers it). The last two months of
-  train select the epoch; dev is never used for fitting or selection.
 * Financial PhraseBank: 3-class sentence sentiment on a fixed seeded, stratified 80/20 split.
 * UCI credit default: default next month on a fixed seeded, stratified 80/20 split.
 
@@ -25,13 +22,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_logistic_regression, fit_tfidf_logreg, tabular_features
-from mmrisk_dagster.ml.features import aggregate_text, fundamentals_asof, price_windows
+from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_logistic_regression, fit_tfidf_logreg
+from mmrisk_dagster.ml.features import fundamentals_asof
 from mmrisk_dagster.ml.fusion import TASKS, FusionConfig
-from mmrisk_dagster.ml.inputs import PanelArrays, infer_dims, panel_arrays, restrict
-from mmrisk_dagster.ml.labels import movement_label
-from mmrisk_dagster.ml.metrics import binary_metrics, mean_std, multiclass_metrics
-from mmrisk_dagster.ml.panel import PanelSpec, assemble_panel
+from mmrisk_dagster.ml.inputs import PanelArrays
+from mmrisk_dagster.ml.metrics import mean_std, multiclass_metrics
 from mmrisk_dagster.ml.prediction import ensemble_predict
 from mmrisk_dagster.ml.sentiment import (
     SentimentConfig,
@@ -41,20 +36,11 @@ from mmrisk_dagster.ml.sentiment import (
     pretrained_sentence_vectors,
 )
 from mmrisk_dagster.ml.training import LabelArrays, train_multitask
-from mmrisk_dagster.sources.calendar import business_day_ordinal
 from mmrisk_dagster.sources.cleaning import fundamental_feature_columns
 from mmrisk_dagster.sources.contract import SENTIMENT_LABELS
 
 Progress = Callable[[str], None]
 SPLIT_SEED = 0  # the fixed split of PhraseBank and UCI credit; model seeds vary, the split not
-
-STOCKNET_PERIODS = {
-    "train": ("2014-01-01", "2015-08-01"),
-    "dev": ("2015-08-01", "2015-10-01"),
-    "test": ("2015-10-01", "2016-01-01"),
-}
-STOCKNET_SELECTION_START = "2015-06-01"  # train targets from here on select the epoch
-STOCKNET_LAG = 5
 
 
 def _quiet(_: str) -> None:
@@ -84,162 +70,6 @@ def dense_arrays(keys: pd.DataFrame, inputs: dict[str, np.ndarray]) -> PanelArra
 def _summary(runs: list[dict]) -> dict:
     keys = [k for k in runs[0] if isinstance(runs[0][k], float)] if runs else []
     return {k: mean_std([r[k] for r in runs]) for k in keys}
-
-
-# --- StockNet movement -------------------------------------------------------------------------
-
-
-def stocknet_samples(prices: pd.DataFrame) -> pd.DataFrame:
-    """One row per entity and last input day `date`: the next trading day `target_date`, its
-    movement percent from the adjusted close and the label (NaN for the dropped middle band)."""
-    frame = prices[["entity_id", "date", "close"]].sort_values(["entity_id", "date"]).reset_index(drop=True)
-    by_entity = frame.groupby("entity_id", sort=False)
-    frame["target_date"] = by_entity["date"].shift(-1)
-    frame["movement_pct"] = by_entity["close"].shift(-1) / frame["close"] - 1
-    frame["movement"] = movement_label(frame["movement_pct"])
-    return frame.dropna(subset=["target_date"]).drop(columns="close").reset_index(drop=True)
-
-
-def lagged_text(daily: pd.DataFrame, lag: int) -> pd.DataFrame:
-    """Per entity and business day t, the texts of days t-lag+1..t from `aggregate_text`'s daily
-    rows: the count-weighted mean direction plus log1p of the total count."""
-    if len(daily) == 0:
-        return daily
-    vectors = np.stack(daily["vector"].to_numpy())[:, :-1].astype(np.float64)
-    counts = daily["n_items"].to_numpy(dtype=float)
-    ordinal = business_day_ordinal(daily["date"])
-    shifted = pd.DataFrame(
-        {
-            "entity_id": np.tile(daily["entity_id"].to_numpy(), lag),
-            "t": np.concatenate([ordinal + k for k in range(lag)]),
-        }
-    )
-    group_ids, uniques = pd.MultiIndex.from_frame(shifted).factorize()
-    sums = np.zeros((len(uniques), vectors.shape[1]))
-    np.add.at(sums, group_ids, np.tile(vectors * counts[:, None], (lag, 1)))
-    totals = np.bincount(group_ids, weights=np.tile(counts, lag), minlength=len(uniques))
-    means = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
-    days = np.busday_offset(np.datetime64("1970-01-01", "D"), uniques.get_level_values(1).to_numpy(), roll="forward")
-    return pd.DataFrame(
-        {
-            "entity_id": uniques.get_level_values(0),
-            "date": pd.DatetimeIndex(days.astype("datetime64[ns]")),
-            "vector": list(np.hstack([means, np.log1p(totals)[:, None]]).astype(np.float32)),
-        }
-    )
-
-
-@dataclass
-class StockNetData:
-    arrays: PanelArrays
-    labels: LabelArrays
-    index: dict[str, np.ndarray]  # train, selection, dev (, test): rows with a movement label
-    dims: dict[str, int]
-
-
-def prepare_stocknet(
-    prices: pd.DataFrame, social: pd.DataFrame, social_vectors: np.ndarray, lag: int = STOCKNET_LAG
-) -> StockNetData:
-    """Panel of 5-day price windows and 5-day tweet aggregates, labels and the paper's splits."""
-    samples = stocknet_samples(prices)
-    start, end = pd.Timestamp(STOCKNET_PERIODS["train"][0]), pd.Timestamp(STOCKNET_PERIODS["test"][1])
-    samples = samples[(samples["target_date"] >= start) & (samples["target_date"] < end)]
-    dates = pd.DatetimeIndex(sorted(samples["date"].unique()))
-    embeddings = {
-        "prices": price_windows(prices, dates, window=lag),
-        "social": lagged_text(aggregate_text(social, social_vectors), lag),
-    }
-    panel = assemble_panel(embeddings, dates, PanelSpec({"prices": 0, "social": 0}))
-    panel = panel.merge(samples, on=["entity_id", "date"], how="inner")
-    # A sample needs its price window: the model predicts from the prices and tweets together.
-    panel = panel[panel["prices_present"]].reset_index(drop=True)
-    dims = infer_dims(panel)
-    arrays = panel_arrays(panel, dims)
-    labels = single_task_labels(len(panel), "movement", panel["movement"].to_numpy())
-    target = panel["target_date"]
-    labelled = panel["movement"].notna()
-    train_end = pd.Timestamp(STOCKNET_PERIODS["train"][1])
-    selection = pd.Timestamp(STOCKNET_SELECTION_START)
-    index = {
-        "train": np.flatnonzero(labelled & (target < selection)),
-        "selection": np.flatnonzero(labelled & (target >= selection) & (target < train_end)),
-    }
-    for split in ("dev", "test"):
-        low, high = (pd.Timestamp(d) for d in STOCKNET_PERIODS[split])
-        rows = np.flatnonzero(labelled & (target >= low) & (target < high))
-        if len(rows):
-            index[split] = rows
-    return StockNetData(arrays, labels, index, dims)
-
-
-def _movement_scores(y: np.ndarray, p: np.ndarray) -> dict:
-    metrics = binary_metrics(y, p, threshold=0.5)
-    return {"accuracy": metrics.get("accuracy", float("nan")), "mcc": metrics.get("mcc", float("nan")), "n": len(y)}
-
-
-STOCKNET_FUSION = FusionConfig(
-    d=32,
-    hidden=64,
-    dropout=0.3,
-    modality_dropout=0.2,
-    epochs=10,
-    lr=1e-3,
-    weight_decay=1e-3,
-    batch_size=256,
-    patience=3,
-    task_weights={"movement": 1.0},
-    frozen_modalities=(),
-    early_stopping="loss",
-)
-
-
-def stocknet_task(
-    data: StockNetData, seeds: list[int], config: FusionConfig = STOCKNET_FUSION, progress: Progress = _quiet
-) -> dict:
-    """Fused prices + tweets model per seed, a prices-only model, and HistGradientBoosting."""
-    fit_index = {"train": data.index["train"], "validation": data.index["selection"]}
-    evaluated = [s for s in ("dev", "test") if s in data.index]
-    y = data.labels.values["movement"]
-    out: dict = {
-        "samples": {k: int(len(v)) for k, v in data.index.items()},
-        "up_share": {k: float(y[v].mean()) for k, v in data.index.items()},
-    }
-    variants = {"fused": list(data.dims)}
-    if "social" in data.dims:
-        variants["prices_only"] = ["prices"]
-    for name, modalities in variants.items():
-        dims = {m: data.dims[m] for m in modalities}
-        arrays = restrict(data.arrays, modalities, data.dims)
-        models = []
-        runs: dict[str, list[dict]] = {s: [] for s in evaluated}
-        for seed in seeds:
-            model, history = train_multitask(arrays, data.labels, fit_index, dims, config, seed)
-            models.append(model)
-            for split in evaluated:
-                rows = data.index[split]
-                p = ensemble_predict([model], arrays.subset(rows))["movement"]
-                runs[split].append(_movement_scores(y[rows], p))
-            progress(
-                f"stocknet {name} seed {seed}: {len(history)} epochs, "
-                + ", ".join(f"{s} acc {runs[s][-1]['accuracy']:.4f} mcc {runs[s][-1]['mcc']:.4f}" for s in evaluated)
-            )
-        for split in evaluated:
-            rows = data.index[split]
-            ensemble = ensemble_predict(models, arrays.subset(rows))["movement"]
-            out.setdefault(name, {})[split] = {**_summary(runs[split]), "ensemble": _movement_scores(y[rows], ensemble)}
-    features = tabular_features(data.arrays)
-    train = np.concatenate([data.index["train"], data.index["selection"]])
-    gbm_runs: dict[str, list[dict]] = {s: [] for s in evaluated}
-    for seed in seeds:
-        gbm = fit_hist_gbm(features[train], y[train], seed)
-        for split in evaluated:
-            rows = data.index[split]
-            gbm_runs[split].append(_movement_scores(y[rows], gbm.predict_proba(features[rows])[:, 1]))
-    out["hist_gbm"] = {s: _summary(gbm_runs[s]) for s in evaluated}
-    out["majority_up"] = {s: _movement_scores(y[data.index[s]], np.ones(len(data.index[s]))) for s in evaluated}
-    for split in evaluated:
-        out[split] = out["fused"][split]
-    return out
 
 
 # --- Financial PhraseBank sentiment -------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The real-data adapters and short versions of the published tasks, on `../shared/data`.
+"""The real-data adapters, the movement labels, and short versions of the PhraseBank and UCI tasks,
+on `../shared/data` (StockNet through the whole graph: test_stocknet_graph.py).
 
 The datasets are not part of the repository; without the folder every test here skips and says so.
 """
@@ -6,23 +7,12 @@ The datasets are not part of the repository; without the folder every test here 
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from mmrisk_dagster.ml.labels import DOWN_THRESHOLD, UP_THRESHOLD
-from mmrisk_dagster.ml.real_data import (
-    STOCKNET_FUSION,
-    UCI_FUSION,
-    credit_task,
-    prepare_credit,
-    prepare_stocknet,
-    sentiment_task,
-    stocknet_samples,
-    stocknet_task,
-)
+from mmrisk_dagster.ml.labels import DOWN_THRESHOLD, UP_THRESHOLD, build_labels
+from mmrisk_dagster.ml.real_data import UCI_FUSION, credit_task, prepare_credit, sentiment_task
 from mmrisk_dagster.ml.sentiment import SentimentConfig
-from mmrisk_dagster.ml.text import HashingEncoder, encode_texts
 from mmrisk_dagster.sources import read_source_table
 from mmrisk_dagster.sources.cleaning import clean
 from tests import TEST_SALT
@@ -73,37 +63,21 @@ def test_stocknet_adapter_reads_prices_tweets_and_sectors(stocknet_clean):
 
 
 @needs(STOCKNET)
-def test_stocknet_movement_labels_follow_the_paper(stocknet_clean):
-    samples = stocknet_samples(stocknet_clean[0].clean)
+def test_the_graphs_movement_labels_follow_the_paper(stocknet_clean):
+    prices = stocknet_clean[0].clean
+    no_events = pd.DataFrame(columns=["entity_id", "event_date", "event_type"])
+    labels = build_labels(prices, no_events, None, horizon=5).sort_values(["entity_id", "date"])
+    # A row dated t carries the movement of the next trading day (the paper's target day).
+    target = labels.groupby("entity_id")["date"].shift(-1)
     # The paper's dev set: 2,555 labelled samples with targets in August-September 2015.
-    dev = samples["target_date"].between("2015-08-01", "2015-09-30") & samples["movement"].notna()
+    dev = target.between("2015-08-01", "2015-09-30") & labels["movement"].notna()
     assert dev.sum() == 2555
-    up, down = samples["movement"] == 1, samples["movement"] == 0
-    assert (samples.loc[up, "movement_pct"] > UP_THRESHOLD).all()
-    assert (samples.loc[down, "movement_pct"] < DOWN_THRESHOLD).all()
-    middle = samples["movement_pct"].between(DOWN_THRESHOLD, UP_THRESHOLD)
-    assert samples.loc[middle, "movement"].isna().all() and middle.any()
-    assert (samples["target_date"] > samples["date"]).all()
-
-
-@needs(STOCKNET)
-def test_stocknet_short_task(stocknet_clean):
-    prices, social = (t.clean for t in stocknet_clean)
-    some = sorted(prices["entity_id"].unique())[:12]
-    prices, social = prices[prices["entity_id"].isin(some)], social[social["entity_id"].isin(some)]
-    vectors, _ = encode_texts(social["text"].tolist(), HashingEncoder(), None)
-    data = prepare_stocknet(prices, social, vectors)
-    # The archive stops before the paper's test quarter: no test split is made up.
-    assert "test" not in data.index and len(data.index["dev"]) > 200
-    assert data.dims["prices"] == 5 * 5 and data.dims["social"] == 385
-    train_rows = data.arrays.keys["date"].iloc[data.index["train"]]
-    dev_rows = data.arrays.keys["date"].iloc[data.index["dev"]]
-    # Rows are dated by their last input day: the trading day before the target day.
-    assert train_rows.max() < pd.Timestamp("2015-06-01") and dev_rows.min() >= pd.Timestamp("2015-07-31")
-    out = stocknet_task(data, seeds=[0], config=replace(STOCKNET_FUSION, epochs=1))
-    assert set(out) >= {"dev", "fused", "prices_only", "hist_gbm", "majority_up"}
-    assert 0.3 < out["up_share"]["dev"] < 0.6
-    assert 0.3 < out["dev"]["accuracy"]["mean"] < 0.7 and -1 <= out["dev"]["mcc"]["mean"] <= 1
+    close = prices.sort_values(["entity_id", "date"]).set_index(["entity_id", "date"])["close"]
+    next_return = close.groupby(level=0).shift(-1) / close - 1
+    moved = labels.set_index(["entity_id", "date"])["movement"]
+    assert (next_return[moved == 1] > UP_THRESHOLD).all() and (next_return[moved == 0] < DOWN_THRESHOLD).all()
+    middle = next_return.between(DOWN_THRESHOLD, UP_THRESHOLD)
+    assert moved[middle].isna().all() and middle.any()
 
 
 @needs(PHRASEBANK)
