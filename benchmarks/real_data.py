@@ -7,7 +7,7 @@ snapshot have no place in a daily graph: they run the pipeline's source adapter,
 encoder and model code through the task definitions of `ml.real_data`. Figures are mean ± std
 over model seeds on fixed splits, plus the seed ensemble.
 
-    python benchmarks/real_data.py \
+    python -m benchmarks.real_data \
         --stocknet ../shared/data/stocknet-dataset-dev.tar.gz \
         --phrasebank ../shared/data/financial_phrasebank/Sentences_50Agree_dev.txt \
         --uci ../shared/data/UCI_Credit_Card.csv

@@ -7,7 +7,8 @@ from pydantic import Field
 
 from mmrisk_dagster.ml.artifacts import load_multitask, load_shared_space, save_multitask
 from mmrisk_dagster.ml.baselines import entity_date_texts
-from mmrisk_dagster.ml.evaluation import evaluate, evaluation_figures, gate_decision
+from mmrisk_dagster.ml.evaluation import evaluate, gate_decision
+from mmrisk_dagster.ml.evaluation_figures import evaluation_figures
 from mmrisk_dagster.ml.fusion import DEFAULT_TASK_WEIGHTS, FusionConfig
 from mmrisk_dagster.ml.labels import build_labels
 from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE

@@ -42,6 +42,13 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float | None = None)
     return out
 
 
+def auc_or_nan(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC of any ranking score (an SVM's margin as well as a probability); NaN with one class."""
+    if len(y) == 0 or np.min(y) == np.max(y):
+        return float("nan")
+    return float(skm.roc_auc_score(y, p))
+
+
 def accuracy_threshold(y: np.ndarray, p: np.ndarray) -> float:
     """The cut on `p` with the best accuracy on (y, p), searched over its quantiles: fitted on a
     selection window, then applied unchanged to the splits after it."""

@@ -112,6 +112,12 @@ class LabelArrays:
     def batch(self, index: np.ndarray) -> dict[str, torch.Tensor]:
         return {t: torch.from_numpy(v[index].astype(np.float32)) for t, v in self.values.items()}
 
+    def known(self, task: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of `index` with a `task` label, and those labels."""
+        y = self.values[task][index]
+        keep = ~np.isnan(y)
+        return index[keep], y[keep]
+
 
 def align_labels(keys: pd.DataFrame, labels: pd.DataFrame, train_index: np.ndarray) -> LabelArrays:
     """Labels row-aligned with the panel; volatility standardized with training rows only."""
