@@ -60,23 +60,39 @@ def summary(settings: Settings) -> str:
         lines.append(f"  forward volatility: RMSE {vol['rmse']:.3f}, R^2 {vol['r2']:.3f} (log scale)")
     lines += gate_lines(evaluation["gate"])
 
+    lines += top_entities(store, task)
+    return "\n".join(lines)
+
+
+def top_entities(store, task: str | None) -> list[str]:
+    """The ten riskiest entities on the latest scored date: by default probability where the data
+    holds default events, else (market data alone: the default head never saw a default) by
+    predicted volatility, beside the movement probability."""
+    by_default = task == "default"
+    order = "s.default_probability DESC, s.default_score_raw DESC" if by_default else "s.predicted_volatility DESC"
+    columns = (
+        "round(s.default_probability, 4) AS default_probability, s.top_default_driver"
+        if by_default
+        else "round(s.movement_probability, 4) AS movement_probability, round(s.var_99, 4) AS var_99"
+    )
     top = store.query(
-        """
-        SELECT s.entity_id, s.date::DATE AS date, round(s.default_probability, 4) AS default_probability,
-               round(s.predicted_volatility, 4) AS predicted_volatility, s.top_default_driver, s.top_modality
+        f"""
+        SELECT s.entity_id, s.date::DATE AS date, round(s.predicted_volatility, 4) AS predicted_volatility,
+               {columns}, s.top_modality
         FROM risk_scores s
         WHERE s.date = (SELECT max(date) FROM risk_scores)
-        ORDER BY s.default_probability DESC, s.default_score_raw DESC
+        ORDER BY {order}
         LIMIT 10
         """
     )
-    lines += [
-        "",
-        "Top-10 riskiest entities on the latest date (top_default_driver = the modality whose linear term "
-        "raised the default log-odds most; top_modality = largest attention weight):",
-    ]
-    lines += ["  " + row for row in top.to_string(index=False).splitlines()]
-    return "\n".join(lines)
+    heading = (
+        "Top-10 riskiest entities on the latest date by default probability (top_default_driver = the "
+        "modality whose linear term raised the default log-odds most; top_modality = largest attention weight):"
+        if by_default
+        else "Top-10 entities on the latest date by predicted volatility (no default events in the data, so "
+        "no default ranking; var_99 = one-day 99% Value-at-Risk; top_modality = largest attention weight):"
+    )
+    return ["", heading, *("  " + row for row in top.to_string(index=False).splitlines())]
 
 
 def gate_lines(gate: dict) -> list[str]:
