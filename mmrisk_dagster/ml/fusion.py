@@ -13,7 +13,9 @@ window's per-feature mean and standard deviation, the text modalities' activity 
 standardized on training rows and masked like the attention. With a few dozen default events a
 deep fusion alone overfits before it learns the monotone effects (leverage up, volatility up:
 risk up) that a logistic regression finds at once; the wide term carries those and the attention
-trunk the rest.
+trunk the rest. Log forward volatility gets its own wide term on the same summaries: a linear
+function of recent realized volatility, as in HAR-type forecasts (Corsi 2009), which holds across a
+jump in the level of volatility where the trunk alone stays near its training months' level.
 
 Task heads: credit default (binary), log forward volatility (regression), next-day movement
 (binary), news sentiment (3 classes). Each loss is masked where its label is missing, so a task
@@ -138,6 +140,12 @@ class MultitaskFusionModel(nn.Module):
         )
         wide = {m: nn.Linear(k, 1, bias=False) for m, k in sizes.items() if k}
         self.wide = nn.ModuleDict(wide)
+        # The same summaries, linearly, for log forward volatility: tomorrow's volatility is
+        # mostly today's (the price window's return std and mean range), which a linear term
+        # carries across a regime change that the trunk, fitted to calmer months, does not.
+        self.vol_wide = nn.ModuleDict({m: nn.Linear(layer.in_features, 1, bias=False) for m, layer in wide.items()})
+        for layer in self.vol_wide.values():
+            nn.init.zeros_(layer.weight)
         for m, layer in wide.items():
             nn.init.zeros_(layer.weight)
             self.register_buffer(f"wide_mean_{m}", torch.zeros(layer.in_features))
@@ -161,15 +169,19 @@ class MultitaskFusionModel(nn.Module):
                 getattr(self, f"wide_mean_{m}").copy_(summary.mean(dim=0))
                 getattr(self, f"wide_scale_{m}").copy_(summary.std(dim=0).clamp(min=1e-6))
 
-    def wide_logits(self, batch: dict[str, torch.Tensor], attend: torch.Tensor) -> torch.Tensor:
-        """(n, M) wide contribution of each modality to the default logit; 0 where not seen."""
+    def wide_logits(
+        self, batch: dict[str, torch.Tensor], attend: torch.Tensor, layers: nn.ModuleDict | None = None
+    ) -> torch.Tensor:
+        """(n, M) wide contribution of each modality to the default logit (or, with `layers` =
+        `vol_wide`, to log forward volatility); 0 where not seen."""
+        layers = self.wide if layers is None else layers
         out = torch.zeros(attend.shape)
         for i, m in enumerate(self.modalities):
-            if m not in self.wide:
+            if m not in layers:
                 continue
             summary = (wide_summary(m, batch[m]) - getattr(self, f"wide_mean_{m}")) / getattr(self, f"wide_scale_{m}")
             seen = attend[:, i] & batch["present"][:, i]
-            out[:, i] = torch.where(seen, self.wide[m](summary).squeeze(-1), 0.0)
+            out[:, i] = torch.where(seen, layers[m](summary).squeeze(-1), 0.0)
         return out
 
     def tokens(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -195,6 +207,7 @@ class MultitaskFusionModel(nn.Module):
         out = {task: head(hidden) for task, head in self.heads.items()}
         out = {k: (v.squeeze(-1) if k != "sentiment" else v) for k, v in out.items()}
         out["default"] = out["default"] + wide.sum(dim=1)
+        out["log_forward_vol"] = out["log_forward_vol"] + self.wide_logits(batch, attend, self.vol_wide).sum(dim=1)
         out["attention"] = attention
         out["wide"] = wide
         return out
