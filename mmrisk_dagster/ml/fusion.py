@@ -143,9 +143,10 @@ class MultitaskFusionModel(nn.Module):
         # The same summaries, linearly, for log forward volatility: tomorrow's volatility is
         # mostly today's (the price window's return std and mean range), which a linear term
         # carries across a regime change that the trunk, fitted to calmer months, does not.
-        self.vol_wide = nn.ModuleDict({m: nn.Linear(layer.in_features, 1, bias=False) for m, layer in wide.items()})
-        for layer in self.vol_wide.values():
+        vol_wide = {m: nn.Linear(layer.in_features, 1, bias=False) for m, layer in wide.items()}
+        for layer in vol_wide.values():
             nn.init.zeros_(layer.weight)
+        self.vol_wide = nn.ModuleDict(vol_wide)
         for m, layer in wide.items():
             nn.init.zeros_(layer.weight)
             self.register_buffer(f"wide_mean_{m}", torch.zeros(layer.in_features))

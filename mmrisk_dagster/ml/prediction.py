@@ -1,5 +1,5 @@
 """Prediction with a fitted fusion model or a seed ensemble of them: raw outputs per row, the
-member-averaged probabilities, and the calibrated default probability.
+member-averaged probabilities, and the default probability's Platt calibration (fitted and applied).
 
 Training (early stopping, calibration) and evaluation both predict through this module; neither
 imports the other for it.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
 
 from mmrisk_dagster.ml.fusion import BINARY_TASKS, MultitaskFusionModel, token_key
 from mmrisk_dagster.ml.inputs import PanelArrays, to_tensors
@@ -104,6 +105,20 @@ def _average(members: list[dict]) -> dict:
 def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
+
+
+def fit_calibrator(y: np.ndarray, p: np.ndarray) -> dict:
+    """Platt scaling fitted on validation: P(default) = sigmoid(a * logit(p) + b).
+
+    A two-parameter map rather than isotonic regression: a validation window holds only a few
+    default events, and isotonic steps fitted on them tie whole groups of entities at one value.
+    """
+    known = ~np.isnan(y)
+    if known.sum() < 10 or y[known].min() == y[known].max():
+        return {"method": "platt", "a": 1.0, "b": 0.0}
+    logits = logit(p[known])[:, None]
+    fitted = LogisticRegression(C=1e4, max_iter=1000).fit(logits, y[known])
+    return {"method": "platt", "a": float(fitted.coef_[0, 0]), "b": float(fitted.intercept_[0])}
 
 
 def apply_calibrator(calibrator: dict, p: np.ndarray) -> np.ndarray:

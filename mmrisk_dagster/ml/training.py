@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.linear_model import LogisticRegression
 
 from mmrisk_dagster.ml.fusion import (
     BINARY_TASKS,
@@ -21,7 +20,7 @@ from mmrisk_dagster.ml.fusion import (
 )
 from mmrisk_dagster.ml.inputs import PanelArrays, panel_arrays, to_tensors
 from mmrisk_dagster.ml.metrics import binary_metrics
-from mmrisk_dagster.ml.prediction import ensemble_predict, logit, predict, sigmoid, with_frozen_tokens
+from mmrisk_dagster.ml.prediction import ensemble_predict, fit_calibrator, predict, sigmoid, with_frozen_tokens
 from mmrisk_dagster.ml.shared_space import drop_modalities
 from mmrisk_dagster.ml.torch_utils import seed_everything, shuffled_batches
 
@@ -227,20 +226,6 @@ def train_multitask(
     if best_state is not None:
         model.load_state_dict(best_state)
     return model.eval(), history
-
-
-def fit_calibrator(y: np.ndarray, p: np.ndarray) -> dict:
-    """Platt scaling fitted on validation: P(default) = sigmoid(a * logit(p) + b).
-
-    A two-parameter map rather than isotonic regression: a validation window holds only a few
-    default events, and isotonic steps fitted on them tie whole groups of entities at one value.
-    """
-    known = ~np.isnan(y)
-    if known.sum() < 10 or y[known].min() == y[known].max():
-        return {"method": "platt", "a": 1.0, "b": 0.0}
-    logits = logit(p[known])[:, None]
-    fitted = LogisticRegression(C=1e4, max_iter=1000).fit(logits, y[known])
-    return {"method": "platt", "a": float(fitted.coef_[0, 0]), "b": float(fitted.intercept_[0])}
 
 
 def train_ensemble(

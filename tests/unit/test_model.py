@@ -354,7 +354,7 @@ def test_training_window_takes_dates_and_refuses_an_embargo_shorter_than_the_hor
 
 def test_platt_calibration_is_monotone_and_matches_observed_rates():
     from mmrisk_dagster.ml.prediction import apply_calibrator
-    from mmrisk_dagster.ml.training import fit_calibrator
+    from mmrisk_dagster.ml.prediction import fit_calibrator
 
     rng = np.random.default_rng(0)
     scores = rng.uniform(0.0, 0.6, 20_000)
