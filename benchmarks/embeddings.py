@@ -27,14 +27,9 @@ import torch  # noqa: E402
 from benchmarks.model_quality import build_panel  # noqa: E402
 from mmrisk_dagster.ml.features import chart_images, price_windows  # noqa: E402
 from mmrisk_dagster.ml.inputs import infer_dims, panel_arrays  # noqa: E402
+from mmrisk_dagster.ml.minilm import export_minilm_onnx, minilm_tokenizer, quantize_minilm_onnx  # noqa: E402
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_shared_space  # noqa: E402
-from mmrisk_dagster.ml.text import (  # noqa: E402
-    EmbeddingCache,
-    encode_texts,
-    export_minilm_onnx,
-    make_encoder,
-    minilm_tokenizer,
-)
+from mmrisk_dagster.ml.text import TEXT_BACKENDS, EmbeddingCache, encode_texts, make_encoder  # noqa: E402
 from mmrisk_dagster.ml.training import SplitSpec, chronological_split, split_index  # noqa: E402
 from mmrisk_dagster.sources.stocknet import load_stocknet  # noqa: E402
 from mmrisk_dagster.sources.synthetic import SyntheticConfig  # noqa: E402
@@ -55,7 +50,10 @@ def backend_comparison(texts: list[str], workdir: Path, repeats: int, threads: i
     export_started = time.perf_counter()
     export_minilm_onnx(workdir / "models")
     export_seconds = time.perf_counter() - export_started
-    encoders = {b: make_encoder("minilm", backend=b, model_dir=workdir / "models", threads=threads) for b in ("torch", "onnx")}
+    quantize_started = time.perf_counter()
+    quantize_minilm_onnx(workdir / "models")
+    quantize_seconds = time.perf_counter() - quantize_started
+    encoders = {b: make_encoder("minilm", backend=b, model_dir=workdir / "models", threads=threads) for b in TEXT_BACKENDS}
     for encoder in encoders.values():
         encoder.encode(texts[:64])  # load weights and sessions outside the timing
     rates: dict[str, list[float]] = {b: [] for b in encoders}
@@ -65,13 +63,17 @@ def backend_comparison(texts: list[str], workdir: Path, repeats: int, threads: i
             started = time.perf_counter()
             vectors[backend] = encoder.encode(texts)
             rates[backend].append(len(texts) / (time.perf_counter() - started))
-    cosine = (vectors["onnx"] * vectors["torch"]).sum(axis=1)
+    fast = [b for b in encoders if b != "torch"]
+    cosine = {b: (vectors[b] * vectors["torch"]).sum(axis=1) for b in fast}
     return {
         "texts": len(texts),
         "onnx_export_seconds": export_seconds,
+        "int8_quantization_seconds": quantize_seconds,
         "texts_per_second": {b: mean_std(r) for b, r in rates.items()},
-        "speedup": mean_std(np.array(rates["onnx"]) / np.array(rates["torch"])),
-        "cosine_to_reference": {"min": float(cosine.min()), "p1": float(np.percentile(cosine, 1)), "mean": float(cosine.mean())},
+        "speedup": {b: mean_std(np.array(rates[b]) / np.array(rates["torch"])) for b in fast},
+        "cosine_to_reference": {
+            b: {"min": float(c.min()), "p1": float(np.percentile(c, 1)), "mean": float(c.mean())} for b, c in cosine.items()
+        },
     }
 
 
@@ -80,6 +82,7 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=50)
     parser.add_argument("--space-epochs", type=int, default=3)
     parser.add_argument("--stocknet", default="../shared/data/stocknet-dataset-dev.tar.gz")
+    parser.add_argument("--what-else-ran", default="nothing else", help="the machine's other load, recorded with the figures")
     parser.add_argument("--tweets", type=int, default=4000, help="distinct tweets sampled for the backend comparison")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
@@ -116,7 +119,7 @@ def main() -> None:
 
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
-        "what_else_ran": "other helpers' tests and linters on the same 2 cores (heavy jobs serialized by cpu-lock)",
+        "what_else_ran": args.what_else_ran,
         "stocknet_tweets": {
             "distinct": len(tweets),
             "minilm_tokens": {p: float(np.percentile(token_lengths, p)) for p in (50, 90, 99, 100)},
@@ -149,12 +152,18 @@ def main() -> None:
                 f"| MiniLM on StockNet tweets, torch reference ({backends['texts']:,} distinct, {args.repeats} runs, "
                 f"{args.threads} threads) | {rate['torch']['mean']:.0f} ± {rate['torch']['std']:.0f} texts/s |"
             ),
-            (
-                f"| same tweets, ONNX Runtime (default) | {rate['onnx']['mean']:.0f} ± {rate['onnx']['std']:.0f} texts/s "
-                f"({backends['speedup']['mean']:.2f} ± {backends['speedup']['std']:.2f}x); cosine to reference "
-                f"min {cosine['min']:.4f}, mean {cosine['mean']:.5f} |"
+            *(
+                (
+                    f"| same tweets, {label} | {rate[b]['mean']:.0f} ± {rate[b]['std']:.0f} texts/s "
+                    f"({backends['speedup'][b]['mean']:.2f} ± {backends['speedup'][b]['std']:.2f}x); cosine to reference "
+                    f"min {cosine[b]['min']:.4f}, 1st percentile {cosine[b]['p1']:.4f}, mean {cosine[b]['mean']:.4f} |"
+                )
+                for b, label in (("onnx", "ONNX Runtime (`onnx`, default)"), ("onnx-int8", "ONNX Runtime, int8 weights (`onnx-int8`)"))
             ),
-            f"| one-time ONNX export from the packaged weights | {backends['onnx_export_seconds']:.1f} s |",
+            (
+                f"| one-time ONNX export from the packaged weights; int8 quantization | "
+                f"{backends['onnx_export_seconds']:.1f} s; {backends['int8_quantization_seconds']:.1f} s |"
+            ),
             f"| MiniLM (ONNX) text encoding, cold cache ({len(texts):,} texts, {unique:,} distinct) | {cold:.1f} s ({encoded / cold:.0f} distinct texts/s) |",
             f"| same texts, warm cache | {warm:.2f} s ({cold / warm:.0f}x faster) |",
             f"| chart rendering (64x60, bit-packed) | {len(charts) / chart_seconds:,.0f} charts/s |",

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from mmrisk_dagster.ml.text import _load_minilm
+from mmrisk_dagster.ml.minilm import load_minilm
 from mmrisk_dagster.ml.torch_utils import seed_everything
 
 
@@ -37,7 +37,7 @@ class SentimentConfig:
 
 def _transformer():
     """The BERT body and tokenizer inside the sentence-transformers MiniLM."""
-    sentence_model = _load_minilm()
+    sentence_model = load_minilm()
     return sentence_model[0].auto_model, sentence_model.tokenizer
 
 

@@ -3,11 +3,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mmrisk_dagster.ml.minilm import MiniLMEncoder
 from mmrisk_dagster.ml.progress import ProgressReporter, format_duration
 from mmrisk_dagster.ml.text import (
     EmbeddingCache,
     HashingEncoder,
-    MiniLMEncoder,
     encode_texts,
     make_encoder,
     text_key,
@@ -114,3 +114,8 @@ def test_the_default_onnx_backend_gives_the_reference_vectors_on_real_tweets(tmp
     cosine = (fast.encode(sample) * reference).sum(axis=1)
     assert cosine.min() >= 0.99, f"cosine to the reference as low as {cosine.min():.4f}"
     assert list(tmp_path.glob("*.onnx")), "the model is exported into the folder given"
+    int8 = make_encoder("minilm", backend="onnx-int8", model_dir=tmp_path)
+    assert len({int8.name, fast.name, MiniLMEncoder.name}) == 3
+    cosine = (int8.encode(sample) * reference).sum(axis=1)
+    # int8 activations move each vector a little: close on average, none far off.
+    assert cosine.mean() >= 0.99 and cosine.min() >= 0.95, (cosine.mean(), cosine.min())
