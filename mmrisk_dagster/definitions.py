@@ -55,7 +55,9 @@ def build_resources(settings: Settings) -> dict:
             demo_salt_file=str(home / "secrets" / "pseudonym_salt"),
             entities=list(settings.entities),
         ),
-        "compute": ComputeResource(cache_dir=str(home / "cache"), text_encoder=settings.text_encoder),
+        "compute": ComputeResource(
+            cache_dir=str(home / "cache"), text_encoder=settings.text_encoder, text_backend=settings.text_backend
+        ),
         "training_window": TrainingWindowResource(
             split_dates=list(settings.split_dates), horizon_days=settings.horizon_days
         ),

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+# Kept here, not beside the encoders, so that reading the settings loads no model code.
+TEXT_ENCODERS = ("minilm", "hashing")
+TEXT_BACKENDS = ("onnx", "onnx-int8", "torch")
 DEFAULT_START = "2024-01-01"
 DEFAULT_END = "2025-12-31"
 # StockNet's published split (Xu & Cohen 2018): train to 2015-08-01 with its last two months
@@ -43,6 +46,7 @@ class Settings:
     horizon_days: int = 20
     entities: tuple[str, ...] = ()
     text_encoder: str = "minilm"
+    text_backend: str = "onnx"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -61,6 +65,7 @@ class Settings:
             horizon_days=int(os.environ.get("MMRISK_HORIZON_DAYS", "20")),
             entities=tuple(e.strip() for e in os.environ.get("MMRISK_ENTITIES", "").split(",") if e.strip()),
             text_encoder=os.environ.get("MMRISK_TEXT_ENCODER", "minilm"),
+            text_backend=os.environ.get("MMRISK_TEXT_BACKEND", "onnx"),
         )
 
     def __post_init__(self):
@@ -68,6 +73,15 @@ class Settings:
 
         if self.source not in SOURCE_KINDS:
             raise ValueError(f"MMRISK_SOURCE='{self.source}' is not a source; choose one of {SOURCE_KINDS}")
+        # Checked when the code location loads, not when the first text is encoded mid-run.
+        if self.text_encoder not in TEXT_ENCODERS:
+            raise ValueError(
+                f"MMRISK_TEXT_ENCODER='{self.text_encoder}' is not an encoder; choose one of {TEXT_ENCODERS}"
+            )
+        if self.text_backend not in TEXT_BACKENDS:
+            raise ValueError(
+                f"MMRISK_TEXT_BACKEND='{self.text_backend}' is not a backend; choose one of {TEXT_BACKENDS}"
+            )
 
     @property
     def dagster_home(self) -> Path:

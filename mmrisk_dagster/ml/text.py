@@ -20,6 +20,7 @@ from filelock import FileLock
 
 from mmrisk_dagster.ml.minilm import MINILM_DIM, MiniLMEncoder, OnnxMiniLMEncoder
 from mmrisk_dagster.ml.progress import ProgressReporter
+from mmrisk_dagster.settings import TEXT_BACKENDS, TEXT_ENCODERS
 
 TEXT_DIM = MINILM_DIM  # every encoder gives vectors as wide as MiniLM's
 _SPACES = re.compile(r"\s+")
@@ -62,9 +63,6 @@ class HashingEncoder:
         return dense / np.maximum(norms, 1e-8)
 
 
-TEXT_BACKENDS = ("onnx", "onnx-int8", "torch")
-
-
 def make_encoder(
     name: str, batch_size: int = 128, backend: str = "onnx", model_dir: str | Path | None = None, threads: int = 2
 ) -> TextEncoder:
@@ -73,7 +71,7 @@ def make_encoder(
     if name == "hashing":
         return HashingEncoder()
     if name != "minilm":
-        raise ValueError(f"unknown text encoder '{name}' (choose 'minilm' or 'hashing')")
+        raise ValueError(f"unknown text encoder '{name}' (choose one of {TEXT_ENCODERS})")
     if backend == "torch":
         return MiniLMEncoder(batch_size=batch_size)
     if backend in ("onnx", "onnx-int8"):

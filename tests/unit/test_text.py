@@ -119,3 +119,23 @@ def test_the_default_onnx_backend_gives_the_reference_vectors_on_real_tweets(tmp
     cosine = (int8.encode(sample) * reference).sum(axis=1)
     # int8 activations move each vector a little: close on average, none far off.
     assert cosine.mean() >= 0.99 and cosine.min() >= 0.95, (cosine.mean(), cosine.min())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("MMRISK_TEXT_ENCODER", "bert"), ("MMRISK_TEXT_BACKEND", "int8"), ("MMRISK_SOURCE", "csv")]
+)
+def test_a_mistyped_setting_stops_the_code_location_naming_the_variable_and_the_choices(monkeypatch, variable, value):
+    from mmrisk_dagster.settings import Settings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=rf"{variable}='{value}' is not .*choose one of"):
+        Settings.from_env()
+
+
+def test_the_text_backend_setting_reaches_the_encoder(monkeypatch, tmp_path):
+    from mmrisk_dagster.definitions import build_resources
+    from mmrisk_dagster.settings import Settings
+
+    monkeypatch.setenv("MMRISK_HOME", str(tmp_path))
+    monkeypatch.setenv("MMRISK_TEXT_BACKEND", "onnx-int8")
+    assert build_resources(Settings.from_env())["compute"].encoder().name == "all-MiniLM-L6-v2+onnx-int8"
