@@ -170,7 +170,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         **{f"attention_{m}": f"Attention weight the model gave {m} (weights sum to one)." for m in MODALITIES},
         "top_modality": "The most attended modality.",
         **{
-            f"default_logit_{m}": f"Default log-odds the {m} linear term adds, against an average training entity-date."
+            f"default_logit_{m}": f"Default log-odds the {m} linear term (its summary, presence and age) adds; 0 without {m}."
             for m in MODALITIES
             if m != "chart"
         },

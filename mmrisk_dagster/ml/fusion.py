@@ -10,7 +10,9 @@ space), then attended to like the others. The weights `a_m` are the per-score ex
 The default logit also gets a *wide* term (Cheng et al. 2016, "Wide & Deep"): a linear function
 of low-dimensional summaries of the modalities that have one (the fundamentals vector, the price
 window's per-feature mean and standard deviation, the text modalities' activity counts),
-standardized on training rows and masked like the attention. With a few dozen default events a
+standardized on training rows and masked like the attention, plus each such modality's presence
+and age (an offset and a slope: the baselines see presence flags and ages too, and missingness is
+informative). With a few dozen default events a
 deep fusion alone overfits before it learns the monotone effects (leverage up, volatility up:
 risk up) that a logistic regression finds at once; the wide term carries those and the attention
 trunk the rest. Log forward volatility gets its own wide term on the same summaries: a linear
@@ -147,6 +149,7 @@ class MultitaskFusionModel(nn.Module):
         for layer in vol_wide.values():
             nn.init.zeros_(layer.weight)
         self.vol_wide = nn.ModuleDict(vol_wide)
+        self.availability = nn.Parameter(torch.zeros(len(dims), 2))  # used for the `wide` modalities
         for m, layer in wide.items():
             nn.init.zeros_(layer.weight)
             self.register_buffer(f"wide_mean_{m}", torch.zeros(layer.in_features))
@@ -181,8 +184,13 @@ class MultitaskFusionModel(nn.Module):
             if m not in layers:
                 continue
             summary = (wide_summary(m, batch[m]) - getattr(self, f"wide_mean_{m}")) / getattr(self, f"wide_scale_{m}")
+            value = layers[m](summary).squeeze(-1)
+            if layers is self.wide:
+                # Whether the modality is there at all, and how stale, is a signal of its own (a
+                # company that stops filing or falls silent): an offset and an age slope.
+                value = value + self.availability[i, 0] + self.availability[i, 1] * batch["age"][:, i]
             seen = attend[:, i] & batch["present"][:, i]
-            out[:, i] = torch.where(seen, layers[m](summary).squeeze(-1), 0.0)
+            out[:, i] = torch.where(seen, value, 0.0)
         return out
 
     def tokens(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

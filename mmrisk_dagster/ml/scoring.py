@@ -18,9 +18,9 @@ def score(models, arrays: PanelArrays, card: dict) -> pd.DataFrame:
     sentiment where news is present, attention per modality and the modality with the largest
     attention weight, and the two parts of the default explanation:
 
-    * ``default_logit_<m>``: the log-odds of default the modality's wide (linear) term adds,
-      relative to an average training entity-date (0 where the modality is absent); additive, so
-      it says exactly how much the modality moved the score that way;
+    * ``default_logit_<m>``: the log-odds of default the modality's wide (linear) term adds (its
+      summary against an average training entity-date, plus its presence and age; 0 where the
+      modality is absent); additive, so it says exactly how much the modality moved the score;
     * ``top_default_driver``: the modality with the largest positive ``default_logit_<m>``, empty
       where none raises the risk. The attention weights explain the deep part of the score.
     """

@@ -168,7 +168,7 @@ def train_multitask(
     arrays = with_frozen_tokens(model, arrays)
     model.fit_wide_scaling(to_tensors(arrays, index["train"]))
     encoder_params = [p for p in model.encoders.parameters() if p.requires_grad]
-    wide_params = [*model.wide.parameters(), *model.vol_wide.parameters()]
+    wide_params = [*model.wide.parameters(), *model.vol_wide.parameters(), model.availability]
     grouped = {id(p) for p in [*model.encoders.parameters(), *wide_params]}
     other_params = [p for p in model.parameters() if id(p) not in grouped]
     optimizer = torch.optim.AdamW(

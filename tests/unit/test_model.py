@@ -77,6 +77,7 @@ def test_wide_term_is_zero_where_a_modality_is_absent_or_dropped():
     model.fit_wide_scaling(batch)
     for layer in model.wide.values():
         torch.nn.init.ones_(layer.weight)
+    torch.nn.init.ones_(model.availability)
     dropped = batch["attend"].clone()
     dropped[::2, 0] = False
     wide = model.wide_logits(batch, dropped).detach().numpy()
@@ -105,6 +106,7 @@ def test_scores_split_the_default_logit_into_additive_modality_parts():
     model.fit_wide_scaling(to_tensors(arrays))
     for layer in model.wide.values():
         torch.nn.init.normal_(layer.weight, std=0.5)
+    torch.nn.init.normal_(model.availability, std=0.5)
     card = {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": 0.0, "vol_std": 1.0, "version": "v"}
     scores = score([model], arrays, card)
     columns = [f"default_logit_{m}" for m in model.wide]
@@ -113,6 +115,7 @@ def test_scores_split_the_default_logit_into_additive_modality_parts():
     p = scores["default_score_raw"].to_numpy(dtype=float)
     for layer in model.wide.values():
         torch.nn.init.zeros_(layer.weight)
+    torch.nn.init.zeros_(model.availability)
     deep = predict(model, arrays)["default"]
     # The columns are exactly what the wide term added to the default logit.
     np.testing.assert_allclose(np.log(p / (1 - p)) - contributions.sum(axis=1), deep, atol=1e-3)
@@ -145,6 +148,24 @@ def test_wide_term_learns_a_planted_monotone_signal_within_two_epochs():
     assert aucs[True] > 0.9 and aucs[True] > aucs[False] + 0.01
     weights = models[True].wide["fundamentals"].weight.detach().numpy()[0]
     assert weights[0] > 2 * np.abs(weights[1:]).max()
+
+
+def test_the_wide_term_learns_that_falling_silent_is_a_risk():
+    n = 2400
+    arrays = _arrays(n, days=240)
+    rng = np.random.default_rng(2)
+    labels = _labels(n)
+    # Default is planted on the absence of news alone: no content, only missingness.
+    news = list(DIMS).index("news")
+    labels.values["default"] = (rng.random(n) < np.where(arrays.present[:, news], 0.05, 0.6)).astype(float)
+    split = chronological_split(arrays.keys["date"], SplitSpec(0.6, 0.2, 0.1, 0))
+    index = split_index(arrays.keys, split)
+    config = FusionConfig(epochs=2, batch_size=64, task_weights={"default": 1.0}, modality_dropout=0.0)
+    model = train_ensemble(arrays, labels, index, DIMS, config, [0])[0][0]
+    held_out = np.concatenate([index["gate"], index["test"]])
+    auc = binary_metrics(labels.values["default"][held_out], sigmoid(predict(model, arrays.subset(held_out))["default"]))["auc"]
+    assert auc > 0.75, auc
+    assert model.availability[news, 0].item() < -0.2, "news being there lowers the default log-odds"
 
 
 def test_training_is_seeded_and_uses_only_train_and_validation_rows():
