@@ -14,8 +14,8 @@ import math
 import dagster as dg
 
 from mmrisk_dagster.ml.panel import MODALITIES
-from mmrisk_dagster.sources.cleaning import QUARANTINE_COLUMNS
 from mmrisk_dagster.sources.contract import COLUMN_DESCRIPTIONS, PARTITION_COLUMN, SENTIMENT_LABELS, SOURCE_DATE_COLUMN
+from mmrisk_dagster.sources.rejection import QUARANTINE_COLUMNS
 
 OWNERS = {
     "sources": "team:risk-data-engineering",
@@ -72,7 +72,7 @@ _QUARANTINE = dict(
         (
             "Table the row came from (fundamentals, prices, news, social, events).",
             "The row's natural key as written by the source.",
-            "Reason code (see sources/cleaning.py REASONS).",
+            "Reason code (see sources/rejection.py REASONS).",
             "What exactly was wrong, naming the column and value.",
             "The raw row as JSON, so nothing is lost.",
             "Business day of the raw row; the partition key.",

@@ -12,7 +12,8 @@ import pandas as pd
 from mmrisk_dagster.catalog import table_preview
 from mmrisk_dagster.partitions import daily_partitions, rows_by_partition, single_run, with_partition_metadata
 from mmrisk_dagster.resources import DataSourceResource
-from mmrisk_dagster.sources.cleaning import clean, empty_quarantine
+from mmrisk_dagster.sources.cleaning import clean
+from mmrisk_dagster.sources.rejection import empty_quarantine
 
 # cleaned asset name -> canonical table it cleans (raw asset is raw_<table>)
 CLEANED = {

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmrisk_dagster.sources.cleaning import clean, clean_news, clean_prices, parse_utc
+from mmrisk_dagster.sources.cleaning import clean, clean_news, clean_prices
 from mmrisk_dagster.sources.pseudonyms import pseudonymize
+from mmrisk_dagster.sources.rejection import parse_utc
 from tests import TEST_SALT
 
 

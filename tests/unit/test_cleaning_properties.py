@@ -9,10 +9,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmrisk_dagster.sources.cleaning import MAX_TEXT_CHARS, REASONS
 from mmrisk_dagster.sources.cleaning import clean as clean_table
-from tests import TEST_SALT
 from mmrisk_dagster.sources.contract import CONTRACTS
+from mmrisk_dagster.sources.rejection import MAX_TEXT_CHARS, REASONS
+from tests import TEST_SALT
 
 DAYS = pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"])
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmrisk_dagster.checks import GX_ASSETS, expectation_result
-from mmrisk_dagster.checks import gx
-from mmrisk_dagster.sources.cleaning import REASONS, clean
-from tests import TEST_SALT
+from mmrisk_dagster.checks import GX_ASSETS, expectation_result, gx
+from mmrisk_dagster.sources.cleaning import clean
 from mmrisk_dagster.sources.contract import CONTRACTS
+from mmrisk_dagster.sources.rejection import REASONS
+from tests import TEST_SALT
 
 CLEANED_NAME = {"fundamentals": "fundamentals", "prices": "prices", "news": "news", "social": "social",
                 "events": "risk_events"}
