@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks import BENCHMARK_SALT
-from mmrisk_dagster.checks import GX_ASSETS, gx
+from mmrisk_dagster.checks import gx
+from mmrisk_dagster.checks.tables import GX_ASSETS
 from mmrisk_dagster.sources.cleaning import clean
 from mmrisk_dagster.sources.synthetic import SyntheticConfig, generate
 

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from mmrisk_dagster.checks import per_partition
 from mmrisk_dagster.instance import EVENT_BATCH_SIZE, dagster_yaml
-from mmrisk_dagster.partitions import business_day_partitions, range_run_tags
+from mmrisk_dagster.partitions import business_day_partitions, per_partition, range_run_tags
 
 STORAGES = ("stock", "stock_batch_env", "batched")
 

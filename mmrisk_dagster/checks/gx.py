@@ -9,7 +9,7 @@ each with `type`, `kwargs`, `severity` (`critical` = the data is unusable: Dagst
 
 Each validation gets a fresh ephemeral GX context: in memory, nothing written to disk, no state
 carried between checks, analytics off. GX is imported on first use only, so loading the Dagster
-code location does not pay for it. No Dagster import here (`checks/__init__.py` wires it).
+code location does not pay for it. No Dagster import here (`checks/tables.py` wires it).
 """
 
 from __future__ import annotations

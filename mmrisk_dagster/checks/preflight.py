@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from mmrisk_dagster.assets.clean import CLEANED, rejected_name
+from mmrisk_dagster.checks.severity import ERROR, WARN
 from mmrisk_dagster.partitions import daily_partitions, per_partition
 from mmrisk_dagster.resources import (
     DataSourceResource,
@@ -46,7 +47,7 @@ def _mostly_usable_check(name: str, table: str) -> dg.AssetChecksDefinition:
         problem = unusable_table(source_label(data_source, table), table, raw, rejected)
         result = dg.AssetCheckResult(
             passed=problem is None,
-            severity=dg.AssetCheckSeverity.ERROR,
+            severity=ERROR,
             description=problem or f"{len(frame):,} of {len(raw):,} rows usable",
             metadata={"rows_in_run": len(raw), "rows_clean_in_run": len(frame)},
         )
@@ -89,7 +90,7 @@ def training_window_fits(
         problem += "; this run trains nothing and goes on, a run that trains stops here"
     result = dg.AssetCheckResult(
         passed=problem is None,
-        severity=dg.AssetCheckSeverity.ERROR if trains else dg.AssetCheckSeverity.WARN,
+        severity=ERROR if trains else WARN,
         description=problem or (f"{dates} price dates fill every split" if dates else "no prices: nothing to check"),
         metadata={"price_dates": int(dates)},
     )

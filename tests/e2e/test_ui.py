@@ -75,7 +75,7 @@ def test_ui_shows_the_blocking_model_gate(webserver):
 
 
 def test_ui_shows_a_blocking_expectation_suite_on_every_raw_and_cleaned_table(webserver):
-    from mmrisk_dagster.checks import GX_ASSETS
+    from mmrisk_dagster.checks.tables import GX_ASSETS
 
     for asset in GX_ASSETS:
         query = f'{{ assetNodeOrError(assetKey: {{path: ["{asset}"]}}) {{ ... on AssetNode {{ assetChecksOrError {{ ... on AssetChecks {{ checks {{ name blocking description }} }} }} }} }} }}'

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmrisk_dagster.checks import GX_ASSETS, expectation_result, gx
+from mmrisk_dagster.checks import gx
+from mmrisk_dagster.checks.tables import GX_ASSETS, expectation_result
 from mmrisk_dagster.sources.cleaning import clean
 from mmrisk_dagster.sources.contract import CONTRACTS
 from mmrisk_dagster.sources.rejection import REASONS

@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmrisk_dagster.checks import VECTOR_SPECS, rows_conservation, score_validity, vector_result
 from mmrisk_dagster.checks.invariants import inspect_vectors
+from mmrisk_dagster.checks.stages import VECTOR_SPECS, score_validity, vector_result
+from mmrisk_dagster.checks.tables import rows_conservation
 from mmrisk_dagster.partitions import rows_by_partition
 
 DAY1, DAY2 = pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03")
