@@ -15,11 +15,11 @@ from mmrisk_dagster.executors import executor_from_env
 from mmrisk_dagster.resources import (
     ComputeResource,
     DataSourceResource,
-    MlflowResource,
     TrainingWindowResource,
     WarehouseResource,
 )
 from mmrisk_dagster.resources.io_manager import WarehouseIOManager
+from mmrisk_dagster.resources.tracking import MlflowResource
 from mmrisk_dagster.settings import Settings
 from mmrisk_dagster.sources.pseudonyms import SALT_VARIABLE
 

@@ -17,7 +17,8 @@ from mmrisk_dagster.ml.registry_model import input_example, score_panel
 from mmrisk_dagster.ml.training import fit_ensemble, prepare
 from mmrisk_dagster.ml.var import daily_returns
 from mmrisk_dagster.partitions import single_run
-from mmrisk_dagster.resources import MlflowResource, TrainingWindowResource, WarehouseResource
+from mmrisk_dagster.resources import TrainingWindowResource, WarehouseResource
+from mmrisk_dagster.resources.tracking import MlflowResource
 
 
 @dg.asset(

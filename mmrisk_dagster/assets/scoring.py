@@ -8,7 +8,7 @@ from mmrisk_dagster.automation import SCORES_FRESHNESS
 from mmrisk_dagster.catalog import table_preview
 from mmrisk_dagster.ml.scoring import alerts
 from mmrisk_dagster.partitions import daily_partitions, single_run, with_partition_metadata
-from mmrisk_dagster.resources import MlflowResource
+from mmrisk_dagster.resources.tracking import MlflowResource
 
 
 class ModelGateError(RuntimeError):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mmrisk_dagster.resources import MlflowResource
+from mmrisk_dagster.resources.tracking import MlflowResource
 
 
 def _free_port() -> int:

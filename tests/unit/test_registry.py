@@ -9,7 +9,7 @@ import pytest
 from mmrisk_dagster.ml.artifacts import save_multitask
 from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel
 from mmrisk_dagster.ml.registry_model import input_example, score_panel
-from mmrisk_dagster.resources import MlflowResource
+from mmrisk_dagster.resources.tracking import MlflowResource
 
 DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 385, "social": 385}
 
