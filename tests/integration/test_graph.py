@@ -21,11 +21,11 @@ from mmrisk_dagster.partitions import daily_partitions, range_run_tags
 from mmrisk_dagster.resources import (
     ComputeResource,
     DataSourceResource,
-    MlflowResource,
     TrainingWindowResource,
     WarehouseResource,
 )
 from mmrisk_dagster.resources.io_manager import WarehouseIOManager
+from mmrisk_dagster.resources.tracking import MlflowResource
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.sources.pseudonyms import SALT_VARIABLE
 
