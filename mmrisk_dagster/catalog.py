@@ -205,6 +205,17 @@ def column_schema(asset: str) -> dg.TableSchema | None:
     return dg.TableSchema(columns=[dg.TableColumn(name=name, description=text) for name, text in columns.items()])
 
 
+def written_schema(frame, declared: dg.TableSchema | None) -> dg.TableSchema:
+    """The columns written, with their types, and the descriptions `declared` gives them."""
+    descriptions = {c.name: c.description for c in declared.columns} if declared else {}
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name=str(c), type=str(t), description=descriptions.get(str(c)))
+            for c, t in frame.dtypes.items()
+        ]
+    )
+
+
 def describe(spec: dg.AssetSpec) -> dg.AssetSpec:
     """The spec with its owners, tags and declared column schema."""
     name, group = spec.key.to_user_string(), spec.group_name or "default"

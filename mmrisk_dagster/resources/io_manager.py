@@ -7,26 +7,18 @@ exactly the partitions Dagster maps to it, so a lookback window costs its own si
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 
+from mmrisk_dagster.catalog import written_schema
 from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 
 
 def _table_name(key: dg.AssetKey) -> str:
     return "__".join(key.path)
-
-
-def _column_schema(frame: pd.DataFrame, declared: dg.TableSchema | None) -> dg.TableSchema:
-    """The columns written, with their types, and the descriptions the catalog declares for them."""
-    descriptions = {c.name: c.description for c in declared.columns} if declared else {}
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(name=str(c), type=str(t), description=descriptions.get(str(c)))
-            for c, t in frame.dtypes.items()
-        ]
-    )
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
@@ -45,14 +37,21 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             new_table = not store.table_dir(table).exists()
             paths = store.write(table, obj, keys)
             store.ensure_view(table, new_table)
-            # A partitioned asset records each partition's own row count (partitions.py): this
-            # metadata lands on every partition of a range run alike.
-            context.add_output_metadata(
-                {
-                    **({} if keys else {"dagster/row_count": len(obj)}),
-                    "dagster/column_schema": _column_schema(
+            # This metadata lands on every partition of a range run alike: a partitioned asset
+            # records its row counts per partition and its columns once per run (partitions.py).
+            unpartitioned: dict[str, Any] = (
+                {}
+                if keys
+                else {
+                    "dagster/row_count": len(obj),
+                    "dagster/column_schema": written_schema(
                         obj, context.definition_metadata.get("dagster/column_schema")
                     ),
+                }
+            )
+            context.add_output_metadata(
+                {
+                    **unpartitioned,
                     "path": dg.MetadataValue.path(str(paths[0].parent)),
                     "partitions_written_by_run": len(paths),
                 }

@@ -135,6 +135,23 @@ def test_the_declared_columns_are_the_columns_written(graph):
     assert all(c.description and c.type for c in recorded.columns)
 
 
+def test_the_latest_materialization_of_every_table_shows_its_columns(graph):
+    """What the UI's Columns tab reads: recorded once per run, on the run's last partition."""
+    store, instance = graph["store"], graph["instance"]
+    for key in instance.get_asset_keys():
+        table = key.to_user_string()
+        if store.has_document(table):
+            continue
+        record = instance.fetch_materializations(key, limit=1).records[0]
+        recorded = record.asset_materialization.metadata["dagster/column_schema"].schema
+        assert [c.name for c in recorded.columns] == list(store.read(table).columns), table
+        assert all(c.type for c in recorded.columns), table
+        if record.partition_key is not None:
+            assert record.partition_key == LAST, table
+            earlier = instance.fetch_materializations(key, limit=2).records[1]
+            assert "dagster/column_schema" not in earlier.asset_materialization.metadata, table
+
+
 def test_rows_are_conserved_through_cleaning(graph):
     store = graph["store"]
     quarantine = store.read("quarantine")
