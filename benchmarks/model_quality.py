@@ -6,7 +6,7 @@ test split's credit-default AUC for the fused model, the TF-IDF + logistic regre
 HistGradientBoosting baselines, models trained on a single modality, and the fused model with each
 modality removed at inference. Figures are mean ± std over model seeds, per universe and pooled.
 
-    python benchmarks/model_quality.py --entities 100 --universe-seeds 11 12 13 --out benchmarks/results/model_quality.json
+    python -m benchmarks.model_quality --entities 100 --universe-seeds 11 12 13 --out benchmarks/results/model_quality.json
 
 Universes are independent: run them as separate processes (each with its own `--cache`, since a
 DuckDB file has one writer) and pool their JSON files with `--combine a.json b.json ...`.
@@ -44,6 +44,7 @@ from mmrisk_dagster.ml.training import SplitSpec, fit_ensemble, prepare  # noqa:
 from benchmarks import BENCHMARK_SALT  # noqa: E402
 from mmrisk_dagster.sources.cleaning import clean as clean_table  # noqa: E402
 from mmrisk_dagster.sources.cleaning import fundamental_feature_columns  # noqa: E402
+from mmrisk_dagster.settings import Settings  # noqa: E402
 from mmrisk_dagster.sources.synthetic import SyntheticConfig, cached_universe  # noqa: E402
 
 
@@ -197,6 +198,9 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=100)
     parser.add_argument("--start", default="2024-01-01")
     parser.add_argument("--end", default="2025-12-31")
+    # The demo's rate (MMRISK_SYNTHETIC_DEFAULT_RATE): 30+ default events in each test split.
+    parser.add_argument("--default-rate", type=float, default=Settings.synthetic_default_rate,
+                        help="defaults per slot-year in each universe")
     parser.add_argument("--universe-seeds", type=int, nargs="+", default=[11, 12, 13])
     parser.add_argument("--model-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--single-modality-seeds", type=int, nargs="*", default=[0, 1, 2])
@@ -215,7 +219,8 @@ def main() -> None:
     started = time.perf_counter()
     reports = []
     for seed in args.universe_seeds:
-        config = SyntheticConfig(n_entities=args.entities, seed=seed, start=date.fromisoformat(args.start), end=date.fromisoformat(args.end))
+        config = SyntheticConfig(n_entities=args.entities, seed=seed, start=date.fromisoformat(args.start),
+                                 end=date.fromisoformat(args.end), annual_default_rate=args.default_rate)
         report = run_universe(config, args, cache)
         reports.append(report)
         print(f"universe seed {seed}: positive rows {report['events']}, default events {report['default_events']}, {report['seconds']:.0f}s")
