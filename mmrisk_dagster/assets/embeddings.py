@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from mmrisk_dagster.ml.features import (
+    ACTIVITY_DAYS,
     PRICE_WINDOW,
     VOLUME_LOOKBACK,
     aggregate_text,
@@ -73,7 +74,10 @@ def chart_image_embedding(context: dg.AssetExecutionContext, prices: pd.DataFram
 
 
 def _text_embedding(name: str, table: str, text_of, author_column: str | None, description: str):
-    @dg.asset(name=name, ins={table: dg.AssetIn()}, kinds={"pytorch", "parquet"}, description=description, **_common)
+    # The trailing summaries of date t read the documents of the ACTIVITY_DAYS before it.
+    ins = {table: dg.AssetIn(partition_mapping=lookback(max(ACTIVITY_DAYS) - 1))}
+
+    @dg.asset(name=name, ins=ins, kinds={"pytorch", "parquet"}, description=description, **_common)
     def _embed(context: dg.AssetExecutionContext, compute: ComputeResource, **tables: pd.DataFrame) -> pd.DataFrame:
         docs = tables[table]
         encoder = compute.encoder()
@@ -81,7 +85,9 @@ def _text_embedding(name: str, table: str, text_of, author_column: str | None, d
         context.add_output_metadata({"newly_encoded_in_run": encoded, "encoder": encoder.name})
         documents = rows_by_partition(docs, context.partition_keys)
         return with_partition_metadata(
-            context, aggregate_text(docs, vectors, author_column), lambda key, rows: {"documents": len(documents[key])}
+            context,
+            aggregate_text(docs, vectors, author_column, partition_dates(context)),
+            lambda key, rows: {"documents": len(documents[key])},
         )
 
     return _embed
@@ -92,14 +98,16 @@ news_embedding = _text_embedding(
     "news",
     lambda docs: (docs["headline"] + ". " + docs["body"].fillna("")).str.strip(" .").tolist(),
     None,
-    "Mean all-MiniLM-L6-v2 vector of each entity-date's news (cached by text hash), plus log count.",
+    "Mean all-MiniLM-L6-v2 direction of each entity-date's news and of the trailing month's "
+    "(cached by text hash), plus log counts over 60 and 20 business days and the day.",
 )
 social_embedding = _text_embedding(
     "social_embedding",
     "social",
     lambda docs: docs["text"].tolist(),
     "author_id",
-    "Mean all-MiniLM-L6-v2 vector of each entity-date's posts (cached by text hash), plus log count.",
+    "Mean all-MiniLM-L6-v2 direction of each entity-date's posts and of the trailing month's "
+    "(cached by text hash), plus log counts over 60 and 20 business days and the day.",
 )
 
 embedding_assets = [

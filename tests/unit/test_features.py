@@ -119,7 +119,27 @@ def test_text_aggregation_means_and_counts():
     out = aggregate_text(docs, vectors, "author_id").set_index("entity_id")
     assert out.loc["a", "n_items"] == 2 and out.loc["a", "n_authors"] == 2
     np.testing.assert_allclose(out.loc["a", "vector"][:2], [np.sqrt(0.5), np.sqrt(0.5)], rtol=1e-5)
+    np.testing.assert_allclose(out.loc["a", "vector"][2:4], [np.sqrt(0.5), np.sqrt(0.5)], rtol=1e-5)
+    np.testing.assert_allclose(out.loc["a", "vector"][-3:], np.log1p([2, 2, 2]), rtol=1e-6)
     assert out.loc["b", "vector"][-1] == np.float32(np.log1p(1))
+
+
+def test_text_trailing_summaries_read_the_past_month_and_never_the_future():
+    days = pd.bdate_range("2024-01-01", periods=40)
+    docs = pd.DataFrame({"entity_id": "a", "date": days[[0, 20, 35, 39]]})
+    vectors = np.array([[0, 1], [1, 0], [0, 1], [1, 0]], dtype=np.float32)
+    out = aggregate_text(docs, vectors, dates=days[30:]).set_index("date")
+    assert list(out.index) == list(days[[35, 39]]), "earlier documents feed only the trailing summaries"
+    on_35 = out.loc[days[35], "vector"]
+    np.testing.assert_allclose(on_35[:2], [0, 1])
+    # The trailing 20 business days of day 35 are days 16..35: day 20's [1, 0] and day 35's [0, 1].
+    np.testing.assert_allclose(on_35[2:4], [np.sqrt(0.5), np.sqrt(0.5)], rtol=1e-5)
+    # Documents in the trailing 60 days (all of days 0, 20, 35), 20 days (20, 35) and that day.
+    np.testing.assert_allclose(on_35[-3:], np.log1p([3, 2, 1]), rtol=1e-6)
+    later = pd.concat([docs, pd.DataFrame({"entity_id": "a", "date": days[[36, 37]]})], ignore_index=True)
+    perturbed = np.vstack([vectors, [[-7, 3], [5, 5]]]).astype(np.float32)
+    again = aggregate_text(later, perturbed, dates=days[30:]).set_index("date")
+    np.testing.assert_array_equal(again.loc[days[35], "vector"], on_35)
 
 
 def test_panel_carries_sparse_modalities_forward_with_their_age():
