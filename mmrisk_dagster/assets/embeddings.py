@@ -8,6 +8,7 @@ import pandas as pd
 from mmrisk_dagster.ml.features import (
     ACTIVITY_DAYS,
     PRICE_WINDOW,
+    SLOW_PRICE_DAYS,
     VOLUME_LOOKBACK,
     aggregate_text,
     chart_images,
@@ -52,10 +53,11 @@ def fundamentals_embedding(context: dg.AssetExecutionContext, fundamentals: pd.D
 
 
 @dg.asset(
-    ins={"prices": dg.AssetIn(partition_mapping=lookback(PRICE_WINDOW + VOLUME_LOOKBACK))},
+    ins={"prices": dg.AssetIn(partition_mapping=lookback(PRICE_WINDOW + max(VOLUME_LOOKBACK, SLOW_PRICE_DAYS)))},
     kinds={"pandas", "parquet"},
     description=f"The last {PRICE_WINDOW} trading days of scaled returns, ranges, gaps and "
-    "volume z-scores per entity-date, for the sequence encoder.",
+    f"volume z-scores per entity-date, each day with its trailing {SLOW_PRICE_DAYS}-day trend, "
+    "drawdown and realized volatility, for the sequence encoder.",
     **_common,
 )
 def price_sequence_embedding(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,18 @@ import pandas as pd
 from mmrisk_dagster.sources.calendar import business_day_ordinal, business_days_between
 
 PRICE_WINDOW = 20
-PRICE_FEATURES = ("log_return", "log_range", "log_body", "log_gap", "volume_z")
+PRICE_FEATURES = (
+    "log_return",
+    "log_range",
+    "log_body",
+    "log_gap",
+    "volume_z",
+    # Slow: over the trailing SLOW_PRICE_DAYS (a quarter), where a drift of weeks shows.
+    "trend_slow",
+    "drawdown_slow",
+    "volatility_slow",
+)
+SLOW_PRICE_DAYS = 60
 CHART_HEIGHT, CHART_PRICE_ROWS, CHART_VOLUME_ROWS = 64, 51, 12
 CHART_WIDTH = 3 * PRICE_WINDOW
 VOLUME_LOOKBACK = 60
@@ -49,6 +60,19 @@ def daily_price_features(prices: pd.DataFrame) -> pd.DataFrame:
     frame["log_body"] = np.log(frame["close"] / frame["open"]) * RETURN_SCALE
     frame["log_gap"] = np.log(frame["open"] / prev_close) * RETURN_SCALE
     frame["volume_z"] = ((log_volume - mean) / std.clip(lower=0.05)).clip(-5, 5)
+    # The slow features are scaled by sqrt(days) so that a quarter of ordinary moves maps near 1.
+    daily_return = np.log(frame["close"] / prev_close).fillna(0.0)
+    log_close = np.log(frame["close"])
+    slow_scale = RETURN_SCALE / np.sqrt(SLOW_PRICE_DAYS)
+    by_return = daily_return.groupby(frame["entity_id"], sort=False)
+    frame["trend_slow"] = by_return.transform(lambda s: s.rolling(SLOW_PRICE_DAYS, min_periods=1).sum()) * slow_scale
+    peak = log_close.groupby(frame["entity_id"], sort=False).transform(
+        lambda s: s.rolling(SLOW_PRICE_DAYS, min_periods=1).max()
+    )
+    frame["drawdown_slow"] = (log_close - peak) * slow_scale
+    frame["volatility_slow"] = (
+        by_return.transform(lambda s: s.rolling(SLOW_PRICE_DAYS, min_periods=5).std()) * RETURN_SCALE
+    )
     features = list(PRICE_FEATURES)
     frame[features] = frame[features].fillna(0.0).clip(-25, 25)
     return frame

@@ -166,3 +166,28 @@ def test_missing_policies_fill_absent_vectors():
         np.testing.assert_allclose(panel.loc["b", "news_vector"], expected)
         assert not panel.loc["b", "news_present"], "the mask always records what was observed"
         assert panel.loc["b", "missing_policy"] == policy
+
+
+def test_a_one_day_run_with_the_assets_lookback_sees_what_the_whole_history_gives(small_clean):
+    """A daily run reads only its lookback window upstream: the slow features must fit inside it."""
+    import dagster as dg
+
+    from mmrisk_dagster.assets.embeddings import price_sequence_embedding, social_embedding
+
+    dates = pd.DatetimeIndex(sorted(small_clean["prices"]["date"].unique()))
+    day = dates[-1:]
+
+    def window(asset, table):
+        back = -asset.get_partition_mapping(dg.AssetKey(table)).start_offset
+        frame = small_clean[table]
+        return frame[frame["date"] >= dates[-1 - back]]
+
+    full, lookback_only = price_windows(small_clean["prices"], day), price_windows(window(price_sequence_embedding, "prices"), day)
+    np.testing.assert_allclose(np.stack(lookback_only["vector"]), np.stack(full["vector"]), rtol=1e-5, atol=1e-5)
+    social = small_clean["social"]
+    vectors = np.random.default_rng(1).normal(size=(len(social), 8)).astype(np.float32)
+    recent = window(social_embedding, "social")
+    full = aggregate_text(social, vectors, "author_id", day)
+    lookback_only = aggregate_text(recent, vectors[social["date"].to_numpy() >= recent["date"].min()], "author_id", day)
+    assert len(full) > 0
+    np.testing.assert_allclose(np.stack(lookback_only["vector"]), np.stack(full["vector"]), rtol=1e-5, atol=1e-6)
