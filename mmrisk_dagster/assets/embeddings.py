@@ -6,9 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from mmrisk_dagster.ml.features import (
-    ACTIVITY_DAYS,
     PRICE_WINDOW,
-    SLOW_PRICE_DAYS,
     VOLUME_LOOKBACK,
     aggregate_text,
     chart_images,
@@ -53,11 +51,10 @@ def fundamentals_embedding(context: dg.AssetExecutionContext, fundamentals: pd.D
 
 
 @dg.asset(
-    ins={"prices": dg.AssetIn(partition_mapping=lookback(PRICE_WINDOW + max(VOLUME_LOOKBACK, SLOW_PRICE_DAYS)))},
+    ins={"prices": dg.AssetIn(partition_mapping=lookback(PRICE_WINDOW + VOLUME_LOOKBACK))},
     kinds={"pandas", "parquet"},
     description=f"The last {PRICE_WINDOW} trading days of scaled returns, ranges, gaps and "
-    f"volume z-scores per entity-date, each day with its trailing {SLOW_PRICE_DAYS}-day trend, "
-    "drawdown and realized volatility, for the sequence encoder.",
+    "volume z-scores per entity-date, for the sequence encoder.",
     **_common,
 )
 def price_sequence_embedding(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.DataFrame:
@@ -76,10 +73,7 @@ def chart_image_embedding(context: dg.AssetExecutionContext, prices: pd.DataFram
 
 
 def _text_embedding(name: str, table: str, text_of, author_column: str | None, description: str):
-    # The trailing summaries of date t read the documents of the ACTIVITY_DAYS before it.
-    ins = {table: dg.AssetIn(partition_mapping=lookback(max(ACTIVITY_DAYS) - 1))}
-
-    @dg.asset(name=name, ins=ins, kinds={"pytorch", "parquet"}, description=description, **_common)
+    @dg.asset(name=name, ins={table: dg.AssetIn()}, kinds={"pytorch", "parquet"}, description=description, **_common)
     def _embed(context: dg.AssetExecutionContext, compute: ComputeResource, **tables: pd.DataFrame) -> pd.DataFrame:
         docs = tables[table]
         encoder = compute.encoder()
@@ -87,9 +81,7 @@ def _text_embedding(name: str, table: str, text_of, author_column: str | None, d
         context.add_output_metadata({"newly_encoded_in_run": encoded, "encoder": encoder.name})
         documents = rows_by_partition(docs, context.partition_keys)
         return with_partition_metadata(
-            context,
-            aggregate_text(docs, vectors, author_column, partition_dates(context)),
-            lambda key, rows: {"documents": len(documents[key])},
+            context, aggregate_text(docs, vectors, author_column), lambda key, rows: {"documents": len(documents[key])}
         )
 
     return _embed
@@ -100,16 +92,14 @@ news_embedding = _text_embedding(
     "news",
     lambda docs: (docs["headline"] + ". " + docs["body"].fillna("")).str.strip(" .").tolist(),
     None,
-    "Mean all-MiniLM-L6-v2 direction of each entity-date's news and of the trailing month's "
-    "(cached by text hash), plus log counts over 60 and 20 business days and the day.",
+    "Mean all-MiniLM-L6-v2 vector of each entity-date's news (cached by text hash), plus log count.",
 )
 social_embedding = _text_embedding(
     "social_embedding",
     "social",
     lambda docs: docs["text"].tolist(),
     "author_id",
-    "Mean all-MiniLM-L6-v2 direction of each entity-date's posts and of the trailing month's "
-    "(cached by text hash), plus log counts over 60 and 20 business days and the day.",
+    "Mean all-MiniLM-L6-v2 vector of each entity-date's posts (cached by text hash), plus log count.",
 )
 
 embedding_assets = [

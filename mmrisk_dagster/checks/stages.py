@@ -19,7 +19,6 @@ from mmrisk_dagster.ml.features import (
     CHART_WIDTH,
     PRICE_FEATURES,
     PRICE_WINDOW,
-    TEXT_SUMMARY_WIDTH,
 )
 from mmrisk_dagster.ml.panel import MODALITIES
 from mmrisk_dagster.ml.text import TEXT_DIM
@@ -27,17 +26,14 @@ from mmrisk_dagster.partitions import daily_partitions, per_partition, rows_by_p
 from mmrisk_dagster.resources import WarehouseResource
 from mmrisk_dagster.sources.calendar import business_day_offset, business_days
 
-TEXT_VECTOR_WIDTH = 2 * TEXT_DIM + TEXT_SUMMARY_WIDTH
-
 VECTOR_SPECS = {
     "fundamentals_embedding": VectorSpec("vector", None, 0.0, None, norm_per_sqrt_dim=0.5),
     "price_sequence_embedding": VectorSpec(
         "vector", PRICE_WINDOW * len(PRICE_FEATURES), 0.0, None, norm_per_sqrt_dim=25.0
     ),
     "chart_image_embedding": VectorSpec("image", CHART_HEIGHT * CHART_WIDTH // 8, 1e-6, 0.5),
-    # Two unit directions and three log counts (at most ~9 each: 8,000 documents in 60 days).
-    "news_embedding": VectorSpec("vector", TEXT_VECTOR_WIDTH, 1.4, 16.0),
-    "social_embedding": VectorSpec("vector", TEXT_VECTOR_WIDTH, 1.4, 16.0),
+    "news_embedding": VectorSpec("vector", TEXT_DIM + 1, 1.0, 10.0),
+    "social_embedding": VectorSpec("vector", TEXT_DIM + 1, 1.0, 10.0),
 }
 
 

@@ -3,7 +3,7 @@
 * TF-IDF + logistic regression on the text of each entity-date (its news of the last days and
   its posts of the day);
 * HistGradientBoosting on every tabular feature of the panel: ranked fundamentals, the raw price
-  window and its summary statistics, text activity counts over three horizons and modality ages;
+  window and its summary statistics, text activity counts and modality ages;
 * a linear support-vector machine on the same standardized tabular features.
 
 Every fitted baseline is scored with `risk_score` (higher = riskier), which is all an AUC needs.
@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from mmrisk_dagster.ml.features import PRICE_FEATURES, TEXT_SUMMARY_WIDTH
+from mmrisk_dagster.ml.features import PRICE_FEATURES
 from mmrisk_dagster.ml.inputs import PanelArrays
 from mmrisk_dagster.sources.calendar import business_day_ordinal
 
@@ -63,7 +63,7 @@ def tabular_features(arrays: PanelArrays) -> np.ndarray:
         ]
     for text in ("news", "social"):
         if text in arrays.inputs:
-            columns.append(arrays.inputs[text][:, -TEXT_SUMMARY_WIDTH:])  # log1p counts, 3 horizons
+            columns.append(arrays.inputs[text][:, -1:])  # log1p count
     # Absent modalities hold zeros; the presence flags let the trees tell them apart.
     columns += [arrays.present.astype(np.float32), arrays.age]
     return np.hstack(columns).astype(np.float32)

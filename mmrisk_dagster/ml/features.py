@@ -6,8 +6,7 @@
   moving-average line, and a volume pane, black and white, stored bit-packed;
 * fundamentals: point-in-time as-of join on the usable date of each filing, then cross-sectional
   rank normalization per date, with the filing's age;
-* text: mean direction of L2-normalized document vectors per entity-date and over the trailing
-  month, plus document counts over three horizons.
+* text: mean of L2-normalized document vectors per entity-date plus activity counts.
 """
 
 from __future__ import annotations
@@ -15,28 +14,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mmrisk_dagster.sources.calendar import business_day_ordinal, business_days_between
+from mmrisk_dagster.sources.calendar import business_days_between
 
 PRICE_WINDOW = 20
-PRICE_FEATURES = (
-    "log_return",
-    "log_range",
-    "log_body",
-    "log_gap",
-    "volume_z",
-    # Slow: over the trailing SLOW_PRICE_DAYS (a quarter), where a drift of weeks shows.
-    "trend_slow",
-    "drawdown_slow",
-    "volatility_slow",
-)
-SLOW_PRICE_DAYS = 60
+PRICE_FEATURES = ("log_return", "log_range", "log_body", "log_gap", "volume_z")
 CHART_HEIGHT, CHART_PRICE_ROWS, CHART_VOLUME_ROWS = 64, 51, 12
 CHART_WIDTH = 3 * PRICE_WINDOW
 VOLUME_LOOKBACK = 60
 RETURN_SCALE = 50.0  # a 2% daily move maps to 1.0
-SLOW_TEXT_DAYS = 20  # business days of the trailing mean text direction
-ACTIVITY_DAYS = (60, 20)  # business days of the longer trailing document counts
-TEXT_SUMMARY_WIDTH = len(ACTIVITY_DAYS) + 1  # the log counts that end a text vector
 
 
 def _sorted_prices(prices: pd.DataFrame) -> pd.DataFrame:
@@ -60,19 +45,6 @@ def daily_price_features(prices: pd.DataFrame) -> pd.DataFrame:
     frame["log_body"] = np.log(frame["close"] / frame["open"]) * RETURN_SCALE
     frame["log_gap"] = np.log(frame["open"] / prev_close) * RETURN_SCALE
     frame["volume_z"] = ((log_volume - mean) / std.clip(lower=0.05)).clip(-5, 5)
-    # The slow features are scaled by sqrt(days) so that a quarter of ordinary moves maps near 1.
-    daily_return = np.log(frame["close"] / prev_close).fillna(0.0)
-    log_close = np.log(frame["close"])
-    slow_scale = RETURN_SCALE / np.sqrt(SLOW_PRICE_DAYS)
-    by_return = daily_return.groupby(frame["entity_id"], sort=False)
-    frame["trend_slow"] = by_return.transform(lambda s: s.rolling(SLOW_PRICE_DAYS, min_periods=1).sum()) * slow_scale
-    peak = log_close.groupby(frame["entity_id"], sort=False).transform(
-        lambda s: s.rolling(SLOW_PRICE_DAYS, min_periods=1).max()
-    )
-    frame["drawdown_slow"] = (log_close - peak) * slow_scale
-    frame["volatility_slow"] = (
-        by_return.transform(lambda s: s.rolling(SLOW_PRICE_DAYS, min_periods=5).std()) * RETURN_SCALE
-    )
     features = list(PRICE_FEATURES)
     frame[features] = frame[features].fillna(0.0).clip(-25, 25)
     return frame
@@ -198,29 +170,8 @@ def fundamentals_asof(
     ).sort_values(["date", "entity_id"], ignore_index=True)
 
 
-def _trailing_sums(ordinals: np.ndarray, values: np.ndarray, days: int) -> np.ndarray:
-    """For rows of one entity sorted by business-day ordinal: the sum of `values` over the rows
-    dated in the trailing `days` business days up to and including each row's own date."""
-    cumulative = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
-    first = np.searchsorted(ordinals, ordinals - days + 1, side="left")
-    return cumulative[1:] - cumulative[first]
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-8)
-
-
-def aggregate_text(
-    docs: pd.DataFrame, vectors: np.ndarray, author_column: str | None = None, dates=None
-) -> pd.DataFrame:
-    """entity_id, date, vector, n_items (, n_authors): one row per entity-date with documents
-    (dated in `dates` when given: earlier documents then feed only the trailing summaries).
-
-    `vector` is [the mean direction of the day's documents, their mean direction over the trailing
-    SLOW_TEXT_DAYS business days, log1p of the document count over the trailing ACTIVITY_DAYS and
-    that day]: the slow parts see a month of tone and attention, where a latent factor with a
-    half-life of weeks shows through the daily noise. Only documents dated <= t reach date t.
-    """
+def aggregate_text(docs: pd.DataFrame, vectors: np.ndarray, author_column: str | None = None) -> pd.DataFrame:
+    """entity_id, date, vector (mean direction + log1p count), n_items (, n_authors)."""
     if len(docs) == 0:
         columns = {"entity_id": [], "date": pd.Series(dtype="datetime64[ns]"), "vector": [], "n_items": []}
         return pd.DataFrame(columns)
@@ -228,27 +179,18 @@ def aggregate_text(
     group_ids, uniques = pd.MultiIndex.from_frame(keys).factorize()
     sums = np.zeros((len(uniques), vectors.shape[1]), dtype=np.float64)
     np.add.at(sums, group_ids, vectors)
-    counts = np.bincount(group_ids, minlength=len(uniques)).astype(np.float64)
-    entity, ordinal = uniques.get_level_values(0), business_day_ordinal(uniques.get_level_values(1))
-    slow = np.zeros_like(sums)
-    activity = np.zeros((len(uniques), len(ACTIVITY_DAYS)))
-    for rows in pd.Series(np.arange(len(uniques))).groupby(entity.to_numpy(), sort=False).indices.values():
-        rows = rows[np.argsort(ordinal[rows], kind="stable")]
-        slow[rows] = _trailing_sums(ordinal[rows], sums[rows], SLOW_TEXT_DAYS)
-        for j, days in enumerate(ACTIVITY_DAYS):
-            activity[rows, j] = _trailing_sums(ordinal[rows], counts[rows, None], days)[:, 0]
-    vector = np.hstack([_unit(sums), _unit(slow), np.log1p(activity), np.log1p(counts)[:, None]])
+    counts = np.bincount(group_ids, minlength=len(uniques))
+    means = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
+    activity = np.log1p(counts)[:, None]
     out = pd.DataFrame(
         {
-            "entity_id": entity,
+            "entity_id": uniques.get_level_values(0),
             "date": uniques.get_level_values(1),
-            "vector": list(vector.astype(np.float32)),
-            "n_items": counts.astype(np.int64),
+            "vector": list(np.hstack([means, activity]).astype(np.float32)),
+            "n_items": counts,
         }
     )
     if author_column is not None:
         authors = pd.Series(docs[author_column].to_numpy()).groupby(group_ids).nunique()
         out["n_authors"] = authors.reindex(range(len(uniques))).to_numpy()
-    if dates is not None:
-        out = out[out["date"].isin(pd.DatetimeIndex(dates))]
     return out.sort_values(["date", "entity_id"], ignore_index=True)

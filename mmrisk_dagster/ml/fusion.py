@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrisk_dagster.ml.encoders import build_encoders
-from mmrisk_dagster.ml.features import PRICE_FEATURES, TEXT_SUMMARY_WIDTH
+from mmrisk_dagster.ml.features import PRICE_FEATURES
 
 TASKS = ("default", "log_forward_vol", "movement", "sentiment")
 BINARY_TASKS = ("default", "movement")
@@ -91,18 +91,17 @@ def summary_size(modality: str, dim: int) -> int:
     if modality == "prices":
         return 2 * len(PRICE_FEATURES)
     if modality in TEXT_MODALITIES:
-        return TEXT_SUMMARY_WIDTH
+        return 1
     return 0 if modality == "chart" else dim
 
 
 def wide_summary(modality: str, x: torch.Tensor) -> torch.Tensor:
-    """Prices: per-feature mean and std over the window; text: the activity counts over three
-    horizons (the vector's last entries, log1p of the item counts); tabular modalities: the
-    vector itself."""
+    """Prices: per-feature mean and std over the window; text: the activity count (the vector's
+    last entry, log1p of the item count); tabular modalities: the vector itself."""
     if modality == "prices":
         return torch.cat([x.mean(dim=1), x.std(dim=1)], dim=-1)
     if modality in TEXT_MODALITIES:
-        return x[:, -TEXT_SUMMARY_WIDTH:]
+        return x[:, -1:]
     return x
 
 

@@ -119,27 +119,7 @@ def test_text_aggregation_means_and_counts():
     out = aggregate_text(docs, vectors, "author_id").set_index("entity_id")
     assert out.loc["a", "n_items"] == 2 and out.loc["a", "n_authors"] == 2
     np.testing.assert_allclose(out.loc["a", "vector"][:2], [np.sqrt(0.5), np.sqrt(0.5)], rtol=1e-5)
-    np.testing.assert_allclose(out.loc["a", "vector"][2:4], [np.sqrt(0.5), np.sqrt(0.5)], rtol=1e-5)
-    np.testing.assert_allclose(out.loc["a", "vector"][-3:], np.log1p([2, 2, 2]), rtol=1e-6)
     assert out.loc["b", "vector"][-1] == np.float32(np.log1p(1))
-
-
-def test_text_trailing_summaries_read_the_past_month_and_never_the_future():
-    days = pd.bdate_range("2024-01-01", periods=40)
-    docs = pd.DataFrame({"entity_id": "a", "date": days[[0, 20, 35, 39]]})
-    vectors = np.array([[0, 1], [1, 0], [0, 1], [1, 0]], dtype=np.float32)
-    out = aggregate_text(docs, vectors, dates=days[30:]).set_index("date")
-    assert list(out.index) == list(days[[35, 39]]), "earlier documents feed only the trailing summaries"
-    on_35 = out.loc[days[35], "vector"]
-    np.testing.assert_allclose(on_35[:2], [0, 1])
-    # The trailing 20 business days of day 35 are days 16..35: day 20's [1, 0] and day 35's [0, 1].
-    np.testing.assert_allclose(on_35[2:4], [np.sqrt(0.5), np.sqrt(0.5)], rtol=1e-5)
-    # Documents in the trailing 60 days (all of days 0, 20, 35), 20 days (20, 35) and that day.
-    np.testing.assert_allclose(on_35[-3:], np.log1p([3, 2, 1]), rtol=1e-6)
-    later = pd.concat([docs, pd.DataFrame({"entity_id": "a", "date": days[[36, 37]]})], ignore_index=True)
-    perturbed = np.vstack([vectors, [[-7, 3], [5, 5]]]).astype(np.float32)
-    again = aggregate_text(later, perturbed, dates=days[30:]).set_index("date")
-    np.testing.assert_array_equal(again.loc[days[35], "vector"], on_35)
 
 
 def test_panel_carries_sparse_modalities_forward_with_their_age():
@@ -166,28 +146,3 @@ def test_missing_policies_fill_absent_vectors():
         np.testing.assert_allclose(panel.loc["b", "news_vector"], expected)
         assert not panel.loc["b", "news_present"], "the mask always records what was observed"
         assert panel.loc["b", "missing_policy"] == policy
-
-
-def test_a_one_day_run_with_the_assets_lookback_sees_what_the_whole_history_gives(small_clean):
-    """A daily run reads only its lookback window upstream: the slow features must fit inside it."""
-    import dagster as dg
-
-    from mmrisk_dagster.assets.embeddings import price_sequence_embedding, social_embedding
-
-    dates = pd.DatetimeIndex(sorted(small_clean["prices"]["date"].unique()))
-    day = dates[-1:]
-
-    def window(asset, table):
-        back = -asset.get_partition_mapping(dg.AssetKey(table)).start_offset
-        frame = small_clean[table]
-        return frame[frame["date"] >= dates[-1 - back]]
-
-    full, lookback_only = price_windows(small_clean["prices"], day), price_windows(window(price_sequence_embedding, "prices"), day)
-    np.testing.assert_allclose(np.stack(lookback_only["vector"]), np.stack(full["vector"]), rtol=1e-5, atol=1e-5)
-    social = small_clean["social"]
-    vectors = np.random.default_rng(1).normal(size=(len(social), 8)).astype(np.float32)
-    recent = window(social_embedding, "social")
-    full = aggregate_text(social, vectors, "author_id", day)
-    lookback_only = aggregate_text(recent, vectors[social["date"].to_numpy() >= recent["date"].min()], "author_id", day)
-    assert len(full) > 0
-    np.testing.assert_allclose(np.stack(lookback_only["vector"]), np.stack(full["vector"]), rtol=1e-5, atol=1e-6)

@@ -20,7 +20,7 @@ from mmrisk_dagster.ml.training import (
     train_ensemble,
 )
 
-DIMS = {"fundamentals": 7, "prices": 160, "chart": 480, "news": 771, "social": 771}
+DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 385, "social": 385}
 
 
 def _arrays(n=120, seed=0, days=40):

@@ -11,7 +11,7 @@ from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel
 from mmrisk_dagster.ml.registry_model import input_example, score_panel
 from mmrisk_dagster.resources.tracking import MlflowResource
 
-DIMS = {"fundamentals": 7, "prices": 160, "chart": 480, "news": 771, "social": 771}
+DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 385, "social": 385}
 
 
 def _panel(n=30, seed=0) -> pd.DataFrame:
