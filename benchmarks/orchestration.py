@@ -90,13 +90,19 @@ def _run_job(job_name: str, first: str, last: str, run_config: dict, text_encode
 class _PlainContext:
     """What the asset bodies use of their context, without Dagster."""
 
-    def __init__(self, partition_keys: list[str], selected_asset_keys):
+    def __init__(self, partition_keys: list[str], assets_def):
         import logging
 
         self.partition_keys = partition_keys
-        self.selected_asset_keys = set(selected_asset_keys)
+        self.assets_def = assets_def
+        self.selected_asset_keys = set(assets_def.keys)
         self.log = logging.getLogger("plain_chain")
         self.run_id = "plain-chain"
+
+    @property
+    def asset_key(self):
+        (key,) = self.assets_def.keys
+        return key
 
     def add_output_metadata(self, metadata: dict, **_) -> None:
         pass
@@ -143,7 +149,7 @@ def _plain_chain(first: str, last: str, text_encoder: str) -> float:
             back = -mapping.start_offset if isinstance(mapping, dg.TimeWindowPartitionMapping) else 0
             args[input_name] = store.read(table, all_keys[max(0, i0 - back): i1 + 1])
         if "context" in params:
-            args["context"] = _PlainContext(all_keys[i0: i1 + 1], assets_def.keys)
+            args["context"] = _PlainContext(all_keys[i0: i1 + 1], assets_def)
         if "config" in params:
             args["config"] = typing.get_type_hints(fn)["config"]()  # the asset's default run config
         for name in params:
