@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 # One "planned" event per asset for a range run instead of one per partition.
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
-# Partition materializations are written to the event log in batches (mmrisk_dagster/storage.py).
+# Partition materializations are written to the event log in batches (dagster_batched_sqlite).
 export DAGSTER_EVENT_BATCH_SIZE := 1000
 
 .PHONY: install demo demo-stocknet test check backfill ui mlflow-ui clean
@@ -51,8 +51,8 @@ test: $(STAMP)
 
 # Lint, format and types on the package (CI runs it before the tests).
 check: $(STAMP)
-	$(BIN)/ruff check mmrisk_dagster
-	$(BIN)/ruff format --check mmrisk_dagster
+	$(BIN)/ruff check mmrisk_dagster dagster_batched_sqlite
+	$(BIN)/ruff format --check mmrisk_dagster dagster_batched_sqlite
 	$(BIN)/mypy
 
 # The whole graph over a range of business days in one run, optionally with a run-config file:

@@ -8,7 +8,7 @@ measured in a fresh instance, `--repeats` times, in this process:
 - `stock`: Dagster's default SQLite event log, events written one at a time;
 - `stock_batch_env`: the same with `DAGSTER_EVENT_BATCH_SIZE=1000` (Dagster then hands the storage
   batches, which the stock SQLite storage still writes one by one);
-- `batched`: `mmrisk_dagster.storage.BatchedSqliteEventLogStorage` with the same variable.
+- `batched`: `dagster_batched_sqlite.BatchedSqliteEventLogStorage` with the same variable.
 
     python -m benchmarks.event_log --partitions 523 --out benchmarks/results/event_log.json
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from mmrisk_dagster.instance import EVENT_BATCH_SIZE, dagster_yaml
+from mmrisk_dagster.instance import EVENT_BATCH_SIZE, TELEMETRY_OFF, batched_event_log_yaml
 from mmrisk_dagster.partitions import business_day_partitions, per_partition, range_run_tags
 
 STORAGES = ("stock", "stock_batch_env", "batched")
@@ -63,9 +63,9 @@ def instance_in(home: Path, storage: str) -> dg.DagsterInstance:
     """A persistent instance under `home`: stock SQLite storage or the project's batched one."""
     home.mkdir(parents=True, exist_ok=True)
     if storage == "batched":
-        (home / "dagster.yaml").write_text(dagster_yaml(home))
+        (home / "dagster.yaml").write_text(batched_event_log_yaml(home))
     else:
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        (home / "dagster.yaml").write_text(TELEMETRY_OFF)
     return dg.DagsterInstance.from_config(str(home))
 
 

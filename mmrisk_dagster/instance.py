@@ -13,31 +13,52 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 from pathlib import Path
 
 import dagster as dg
 
 from mmrisk_dagster.settings import Settings
 
-# Partition materializations reach the event log in batches of this size (see storage.py).
+# Partition materializations reach the event log in batches of this size.
 EVENT_BATCH_SIZE = "1000"
+# Dagster versions on which the batched event log (`dagster_batched_sqlite`, built on Dagster
+# internals) passed tests/integration/test_event_log_storage.py; extend only after running it.
+BATCHED_EVENT_LOG_PROVEN_ON = ("1.13.27",)
 
 
-def dagster_yaml(home: Path) -> str:
+TELEMETRY_OFF = "telemetry:\n  enabled: false\n"
+
+
+def batched_event_log_yaml(home: Path) -> str:
     return f"""\
-telemetry:
-  enabled: false
-event_log_storage:
-  module: mmrisk_dagster.storage
+{TELEMETRY_OFF}event_log_storage:
+  module: dagster_batched_sqlite
   class: BatchedSqliteEventLogStorage
   config:
     base_dir: {home / "history" / "runs"}
 """
 
 
+def dagster_yaml(home: Path, dagster_version: str = dg.__version__) -> str:
+    """The instance config: telemetry off (no network here), and the batched event log where it
+    is proven. On any other Dagster version: the stock SQLite storage (same files, only slower),
+    with a warning."""
+    if dagster_version in BATCHED_EVENT_LOG_PROVEN_ON:
+        return batched_event_log_yaml(home)
+    warnings.warn(
+        f"Dagster {dagster_version}: the batched event log is proven on {', '.join(BATCHED_EVENT_LOG_PROVEN_ON)} "
+        "only, so Dagster's stock SQLite event log is used (range runs write their events more slowly). "
+        "Run tests/integration/test_event_log_storage.py and, if it passes, add the version to "
+        "mmrisk_dagster.instance.BATCHED_EVENT_LOG_PROVEN_ON.",
+        stacklevel=2,
+    )
+    return TELEMETRY_OFF
+
+
 def prepare_dagster_home(settings: Settings | None = None) -> Path:
-    """Create `$DAGSTER_HOME` (default: under the data home) and its instance config: telemetry
-    off (no network here) and the batched event log. Also sets the batching variables."""
+    """Create `$DAGSTER_HOME` (default: under the data home) and its instance config
+    (`dagster_yaml`). Also sets the batching variables."""
     settings = settings or Settings.from_env()
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))).resolve()
     home.mkdir(parents=True, exist_ok=True)
