@@ -99,8 +99,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             rows = self._insert_into_run_shard(run_events)
             with self.index_transaction() as conn:
                 event_ids = self._insert_into_index(conn, rows)
-                for event, event_id in zip(run_events, event_ids):
-                    self._record_check_execution(conn, event, event_id)
+                self._record_check_executions(conn, run_events, rows, event_ids)
 
     def _insert_into_run_shard(self, events: Sequence[dg.EventLogEntry]) -> list[dict]:
         """Insert events of one run into its shard in one transaction; return their rows."""
@@ -119,33 +118,60 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         ).fetchall()
         return [row[0] for row in reversed(newest)]
 
-    def _record_check_execution(self, conn, event: dg.EventLogEntry, event_id: int) -> None:
-        """The stock evaluation update (fill in the row its planned event created, or add one),
-        on the caller's connection."""
-        evaluation = event.get_dagster_event().event_specific_data
-        target = evaluation.target_materialization_data
-        values = {
-            "execution_status": (
-                AssetCheckExecutionRecordStatus.SUCCEEDED
-                if evaluation.passed
-                else AssetCheckExecutionRecordStatus.FAILED
-            ).value,
-            "evaluation_event": dg.serialize_value(event),
-            "evaluation_event_timestamp": self._event_insert_timestamp(event),
-            "evaluation_event_storage_id": event_id,
-            "materialization_event_storage_id": target.storage_id if target else None,
-            "partition": evaluation.partition,
-        }
-        identity = {
-            "asset_key": evaluation.asset_key.to_string(),
-            "check_name": evaluation.check_name,
-            "run_id": event.run_id,
-        }
-        updated = conn.execute(
-            AssetCheckExecutionsTable.update()
-            .where(*(AssetCheckExecutionsTable.c[k] == v for k, v in identity.items()))
-            .where(AssetCheckExecutionsTable.c.partition == evaluation.partition)
-            .values(**values)
-        ).rowcount
-        if updated == 0:
-            conn.execute(AssetCheckExecutionsTable.insert().values(**identity, **values))
+    def _record_check_executions(
+        self, conn, events: Sequence[dg.EventLogEntry], rows: list[dict], event_ids: list[int]
+    ) -> None:
+        """The stock evaluation update for each event (fill in the row its planned event created,
+        or add one; a later evaluation of the same partition wins), as one UPDATE and one INSERT
+        statement executed over many rows, on the caller's connection. The serialized event and
+        its timestamp are the ones the event log row already holds."""
+        table = AssetCheckExecutionsTable
+        latest: dict[tuple, dict] = {}
+        for event, row, event_id in zip(events, rows, event_ids):
+            evaluation = event.get_dagster_event().event_specific_data
+            target = evaluation.target_materialization_data
+            identity = (evaluation.asset_key.to_string(), evaluation.check_name, event.run_id, evaluation.partition)
+            latest[identity] = {
+                "execution_status": (
+                    AssetCheckExecutionRecordStatus.SUCCEEDED
+                    if evaluation.passed
+                    else AssetCheckExecutionRecordStatus.FAILED
+                ).value,
+                "evaluation_event": row["event"],
+                "evaluation_event_timestamp": row["timestamp"],
+                "evaluation_event_storage_id": event_id,
+                "materialization_event_storage_id": target.storage_id if target else None,
+            }
+        planned: set[tuple] = set()
+        for asset_key, check_name, run_id in {identity[:3] for identity in latest}:
+            planned.update(
+                (asset_key, check_name, run_id, partition)
+                for (partition,) in conn.execute(
+                    db.select(table.c.partition).where(
+                        table.c.asset_key == asset_key, table.c.check_name == check_name, table.c.run_id == run_id
+                    )
+                )
+            )
+        identity_columns = ("asset_key", "check_name", "run_id", "partition")
+        updates = [
+            {
+                **{f"key_{c}": v for c, v in zip(identity_columns, identity)},
+                **{f"new_{c}": v for c, v in values.items()},
+            }
+            for identity, values in latest.items()
+            if identity in planned
+        ]
+        inserts = [
+            {**dict(zip(identity_columns, identity)), **values}
+            for identity, values in latest.items()
+            if identity not in planned
+        ]
+        if updates:
+            conn.execute(
+                table.update()
+                .where(*(table.c[c] == db.bindparam(f"key_{c}") for c in identity_columns))
+                .values({c: db.bindparam(f"new_{c}") for c in next(iter(latest.values()))}),
+                updates,
+            )
+        if inserts:
+            conn.execute(table.insert(), inserts)

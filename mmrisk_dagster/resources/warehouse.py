@@ -105,8 +105,11 @@ def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
 
 
 def _read_parquet(path: Path, columns: Sequence[str] | None, decryption=None) -> pa.Table:
+    # One file, read directly: `pq.read_table` sets up a dataset per call, which took two thirds of
+    # the time of reading a two-year table of small daily files.
     try:
-        return pq.read_table(path, columns=columns, decryption_properties=decryption)
+        with pq.ParquetFile(path, decryption_properties=decryption) as parquet:
+            return parquet.read(columns=columns)
     except InvalidTag as error:
         raise WarehouseError(
             f"{path} is encrypted with another key; set MMRISK_PARQUET_KEY to the key it was written with"
