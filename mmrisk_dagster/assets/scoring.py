@@ -39,7 +39,7 @@ def risk_scores(
             f"model_evaluation describes model {model_evaluation['model_version']} but the current model is "
             f"{multitask_model['version']}: materialize model_evaluation (and its gate) first"
         )
-    scores = mlflow.load_champion().predict(modality_panel)
+    scores = mlflow.load_champion().unwrap_python_model().score(modality_panel)
     context.add_output_metadata({"model_uri": mlflow.champion_uri()})
     return with_partition_metadata(context, scores)
 

@@ -387,6 +387,21 @@ def test_platt_calibration_is_monotone_and_matches_observed_rates():
     assert apply_calibrator(calibrator, np.array([0.45]))[0] < 0.3
 
 
+def test_the_bootstraps_auc_equals_sklearns_weighted_auc_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from mmrisk_dagster.ml.metrics import RankedScores
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(3000) < 0.2).astype(float)
+    scores = np.round(rng.normal(size=3000) + y, 1)  # rounded: many ties, within and across classes
+    ranked = RankedScores(y, scores)
+    for _ in range(20):
+        weight = rng.poisson(1.0, 3000) * rng.poisson(1.0, 3000)  # zeros included: rows not drawn
+        assert ranked.weighted_auc(weight) == pytest.approx(roc_auc_score(y, scores, sample_weight=weight), abs=1e-12)
+    assert ranked.weighted_auc(np.ones(3000)) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
+
+
 def test_clustered_bootstrap_separates_a_real_margin_from_none():
     from mmrisk_dagster.ml.metrics import clustered_auc_margin
 

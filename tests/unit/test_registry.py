@@ -84,6 +84,8 @@ def test_champion_follows_the_gate_and_scores_like_the_model(registered):
     expected = score_panel(models, card, panel)
     np.testing.assert_allclose(scores["default_probability"], expected["default_probability"], rtol=1e-6)
     assert (scores["model_version"] == card["version"]).all()
+    # The graph scores with the champion's own model, past MLflow's schema enforcement: the same frame.
+    pd.testing.assert_frame_equal(resource.load_champion().unwrap_python_model().score(panel), scores)
     # A failed re-evaluation takes the alias away: nothing unvetted is scored.
     assert resource.record_gate(version, {"passed": False, "margin": -0.2}) is None
     with pytest.raises(LookupError):
