@@ -18,12 +18,13 @@ export DAGSTER_EVENT_BATCH_SIZE := 1000
 
 # uv installs the pinned set in seconds where pip takes minutes (most of `make demo`'s budget on a
 # fresh clone). uv reads no pip configuration: a local wheel folder pip is told about (the CPU
-# torch wheel) is handed on to it.
+# torch wheel) is handed on to it. Bytecode is compiled at install, as pip does: Dagster starts
+# each step's process with `python -B`, which would otherwise recompile every import per step.
 FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt \
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt \
 		$(foreach links,$(FIND_LINKS),--find-links $(links)) -e '.[dev,scale,postgres]'
 	touch $@
 
