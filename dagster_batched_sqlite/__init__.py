@@ -20,22 +20,38 @@ backfill (docs/development.md).
 * Check evaluations of one partition each arrive one by one; they are held back and written
   together as soon as any other event of the process arrives (at the latest the check step's
   own success or failure event), so nothing reads them before the step has ended.
+* Every connection, of any event or read: the stock storage creates a new engine and SQLite
+  connection for each (~3 ms, mostly the WAL checkpoint SQLite runs when the last connection to
+  a file closes); this one keeps an engine per shard for the few shards in use. A write to a run
+  shard still ends with a WAL checkpoint, because the UI's live run view watches the run's `.db`
+  file for changes, which a kept connection would otherwise only make every thousand pages.
 
 Anything else goes through the stock per-event path.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import dagster as dg
 import sqlalchemy as db
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sql_event_log import ASSET_EVENTS
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    SqliteEventLogStorage,
+)
 from dagster._serdes import ConfigurableClassData
+
+# Engines kept open per process: the index and the runs being written or read (a webserver reads
+# many runs; the least recently used engine is closed).
+KEPT_SHARDS = 8
 
 
 def _is_partition_check_evaluation(event: dg.EventLogEntry) -> bool:
@@ -49,6 +65,9 @@ def _is_partition_check_evaluation(event: dg.EventLogEntry) -> bool:
 
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, *args, **kwargs):
+        # Before the stock set-up, which already connects to the index.
+        self._engines: OrderedDict[str, db.Engine] = OrderedDict()
+        self._engines_pid = os.getpid()
         super().__init__(*args, **kwargs)
         self._held_evaluations: list[dg.EventLogEntry] = []
         self._held_lock = threading.Lock()
@@ -87,6 +106,54 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         self.flush_check_evaluations()
         super().dispose()
+        with self._db_lock:
+            self._close_engines()
+
+    def wipe(self) -> None:
+        # The stock wipe deletes the run shards' files; a kept connection would write on into them.
+        with self._db_lock:
+            self._close_engines()
+        super().wipe()
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[db.Connection]:
+        """The stock connection (one transaction, under the storage's lock), on a kept engine."""
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn:
+                sqlite = conn.connection.dbapi_connection
+                changes_before = sqlite.total_changes
+                with conn.begin():
+                    yield conn
+                if shard != INDEX_SHARD_NAME and sqlite.total_changes != changes_before:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _engine(self, shard: str) -> db.Engine:
+        if self._engines_pid != os.getpid():
+            # A forked child must not use (or close) the SQLite connections of its parent.
+            for engine in self._engines.values():
+                engine.dispose(close=False)
+            self._engines, self._engines_pid = OrderedDict(), os.getpid()
+        engine = self._engines.pop(shard, None) or db.create_engine(
+            self.conn_string_for_shard(shard),
+            # One kept connection; the stock schema set-up of a new shard briefly opens a second.
+            pool_size=1,
+            max_overflow=2,
+            # Used from whichever thread holds the storage's lock, one at a time.
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+        )
+        self._engines[shard] = engine
+        while len(self._engines) > KEPT_SHARDS:
+            self._engines.popitem(last=False)[1].dispose()
+        return engine
+
+    def _close_engines(self) -> None:
+        for engine in self._engines.values():
+            engine.dispose()
+        self._engines.clear()
 
     def flush_check_evaluations(self) -> None:
         """Write the held check evaluations: one transaction in the run shard, one in the index."""

@@ -9,6 +9,10 @@ The versions it passed on are `mmrisk_dagster.instance.BATCHED_EVENT_LOG_PROVEN_
 (docs/development.md).
 """
 
+import logging
+import threading
+import time
+
 import dagster as dg
 import pytest
 from dagster_batched_sqlite import BatchedSqliteEventLogStorage
@@ -88,3 +92,39 @@ def test_the_comparison_covers_every_partition_of_every_asset(reports):
     assert stock["upstream"]["materializations"][0][1] == {"dagster/row_count": 15}
     assert [(e[1], e[2], e[3]) for e in stock["check_events"]] == [(day, True, {"day": day}) for day in days]
     assert [h[0] for h in stock["check_history"]] == days
+
+
+def _log_line(run_id: str, message: str) -> dg.EventLogEntry:
+    return dg.EventLogEntry(
+        error_info=None, level=logging.INFO, user_message=message, run_id=run_id, timestamp=time.time()
+    )
+
+
+@pytest.mark.parametrize("storage", ["stock", "batched"])
+def test_a_live_run_view_sees_each_event_as_it_is_written(tmp_path, storage):
+    """The UI follows a running run through the storage's `watch`, which fires when the run's
+    `.db` file changes: the batched log's kept connections must still change it on every write."""
+    run_id = "0123456789abcdef0123456789abcdef"
+    with instance_in(tmp_path, storage) as instance:
+        log = instance.event_log_storage
+        log.store_event(_log_line(run_id, "before watching"))
+        seen: list[str] = []
+        arrived = threading.Event()
+
+        def on_event(event, cursor):
+            seen.append(event.user_message)
+            arrived.set()
+
+        log.watch(run_id, None, on_event)
+        try:
+            for n in range(3):
+                arrived.clear()
+                log.store_event(_log_line(run_id, f"event {n}"))
+                assert arrived.wait(timeout=10), f"{storage}: the watch never saw event {n} (seen: {seen})"
+                deadline = time.monotonic() + 10
+                while f"event {n}" not in seen and time.monotonic() < deadline:
+                    arrived.clear()
+                    arrived.wait(timeout=1)
+                assert f"event {n}" in seen
+        finally:
+            log.end_watch(run_id, on_event)
