@@ -128,7 +128,7 @@ def run_stocknet(args, seeds, progress) -> dict:
 def run_phrasebank(args, seeds, progress) -> dict:
     news = cleaned("phrasebank", "news", args.phrasebank)
     test = cleaned("phrasebank", "news", args.phrasebank_test) if args.phrasebank_test else None
-    config = SentimentConfig(trainable_layers=args.trainable_layers, epochs=args.sentiment_epochs)
+    config = SentimentConfig(trainable_layers=args.trainable_layers, epochs=args.sentiment_epochs, lr=args.sentiment_lr)
     out = sentiment_task(news, seeds, config, test_news=test, progress=progress)
     return {**out, "evaluated_on": args.phrasebank_test or "seeded 80/20 split", "config": config.__dict__}
 
@@ -181,6 +181,7 @@ def main() -> None:
                         help="MMRISK_HOME of the StockNet graph run (kept: open it with the UI, reuse its text cache)")
     parser.add_argument("--trainable-layers", type=int, default=SentimentConfig.trainable_layers, help="top MiniLM layers fine-tuned for sentiment")
     parser.add_argument("--sentiment-epochs", type=int, default=SentimentConfig.epochs)
+    parser.add_argument("--sentiment-lr", type=float, default=SentimentConfig.lr, help="learning rate of the MiniLM layers")
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "mmrisk-benchmark-cache"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

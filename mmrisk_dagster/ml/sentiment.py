@@ -1,10 +1,11 @@
 """Sentence sentiment by fine-tuning the top of the project's MiniLM encoder, on CPU.
 
-The pretrained all-MiniLM-L6-v2 (`ml.text`) has six transformer layers. The bottom ones stay
-frozen, so their output for every sentence is computed once (`frozen_bottom_states`) and reused
-by every epoch and every seed; training runs only the top `trainable_layers` layers (copied
-fresh from the pretrained weights for each seed), the same mean pooling the sentence encoder
-uses, and a linear 3-class head. That makes fine-tuning a few minutes of CPU instead of an hour.
+The pretrained all-MiniLM-L6-v2 (`ml.text`) has six transformer layers. The token embeddings
+and any bottom layers below the top `trainable_layers` stay frozen, so their output for every
+sentence is computed once (`frozen_bottom_states`) and reused by every epoch and every seed;
+training runs the top layers (copied fresh from the pretrained weights for each seed, all six by
+default), the same mean pooling the sentence encoder uses, and a linear 3-class head: about a
+minute and a half of 2-core CPU per epoch on PhraseBank's 2,800 training sentences.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from mmrisk_dagster.ml.torch_utils import seed_everything
 
 @dataclass(frozen=True)
 class SentimentConfig:
-    trainable_layers: int = 2
-    epochs: int = 2
+    # All six layers at a low rate: on PhraseBank (seed 0, 80/20 split of the dev file) 0.847
+    # accuracy, against 0.836 at 1e-4 / 3 epochs, 0.831 at 2e-4 / 4 epochs, 0.812 with the top 2.
+    trainable_layers: int = 6
+    epochs: int = 4
     batch_size: int = 32
-    lr: float = 1e-4
+    lr: float = 5e-5
     head_lr: float = 1e-3
     weight_decay: float = 0.01
     dropout: float = 0.1
