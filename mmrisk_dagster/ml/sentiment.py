@@ -5,7 +5,7 @@ and any bottom layers below the top `trainable_layers` stay frozen, so their out
 sentence is computed once (`frozen_bottom_states`) and reused by every epoch and every seed;
 training runs the top layers (copied fresh from the pretrained weights for each seed, all six by
 default), the same mean pooling the sentence encoder uses, and a linear 3-class head: about a
-minute and a half of 2-core CPU per epoch on PhraseBank's 2,800 training sentences.
+minute of 2-core CPU per epoch on PhraseBank's 2,800 training sentences.
 """
 
 from __future__ import annotations
