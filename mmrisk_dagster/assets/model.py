@@ -136,7 +136,7 @@ def multitask_model(
     extra = {**fitted.card_fields(), "seeds": config.seeds, "shared_space_version": shared_space["version"]}
     card = save_multitask(warehouse.models_path(), fitted.models, fusion_config, extra)
     tags = {
-        "dagster_run_id": context.run_id,
+        "dagster_run_id": context.run.run_id,
         "model_version": card["version"],
         "train_window": "..".join(extra["split"]["train"]),
     }

@@ -3,7 +3,8 @@ cleaned tables: PhraseBank's sentences carry no date, and UCI's clients are one 
 (StockNet has dates, so it runs through the Dagster graph itself: `benchmarks/real_data.py`.)
 
 * Financial PhraseBank: 3-class sentence sentiment on a fixed seeded, stratified 80/20 split.
-* UCI credit default: default next month on a fixed seeded, stratified 80/20 split.
+* UCI credit default: default next month on a fixed seeded, stratified 80/20 split; the fusion
+  model alone and stacked with trees (`ml.stacking`).
 
 Each `*_task` function trains one model per seed with the project's model code (the fusion
 model of `ml.fusion` through `ml.training`, the fine-tuned encoder of `ml.sentiment`) and the
@@ -26,7 +27,7 @@ from mmrisk_dagster.ml.baselines import fit_hist_gbm, fit_logistic_regression, f
 from mmrisk_dagster.ml.features import fundamentals_asof
 from mmrisk_dagster.ml.fusion import TASKS, FusionConfig
 from mmrisk_dagster.ml.inputs import PanelArrays
-from mmrisk_dagster.ml.metrics import mean_std, multiclass_metrics
+from mmrisk_dagster.ml.metrics import clustered_auc_margin, mean_std, multiclass_metrics
 from mmrisk_dagster.ml.prediction import ensemble_predict
 from mmrisk_dagster.ml.sentiment import (
     SentimentConfig,
@@ -35,6 +36,7 @@ from mmrisk_dagster.ml.sentiment import (
     predict_sentiment,
     pretrained_sentence_vectors,
 )
+from mmrisk_dagster.ml.stacking import LogitStack
 from mmrisk_dagster.ml.training import LabelArrays, train_multitask
 from mmrisk_dagster.sources.cleaning import fundamental_feature_columns
 from mmrisk_dagster.sources.contract import SENTIMENT_LABELS
@@ -186,47 +188,56 @@ def prepare_credit(fundamentals: pd.DataFrame, events: pd.DataFrame) -> CreditDa
 def credit_task(
     data: CreditData, seeds: list[int], config: FusionConfig = UCI_FUSION, progress: Progress = _quiet
 ) -> dict:
-    """Fusion model on the ranked record per seed; logistic regression and HistGradientBoosting
-    on the same split, same process."""
+    """Per seed: the fusion model on the ranked record, and the network + trees stack (a
+    `LogitStack` of that network and a HistGradientBoosting, both fitted on the fit rows, weighted
+    on the selection rows); logistic regression and HistGradientBoosting fitted on all training
+    rows as the baselines, on the same split, same process. The stack's margin over the trees
+    (seed ensembles of each) comes with its bootstrap interval over test clients."""
     arrays = dense_arrays(data.keys, {"fundamentals": data.ranked})
     labels = single_task_labels(len(data.y), "default", data.y)
     dims = {"fundamentals": data.ranked.shape[1]}
-    fit_index = {"train": data.index["fit"], "validation": data.index["selection"]}
+    fit, selection = data.index["fit"], data.index["selection"]
     test, train = data.index["test"], data.index["train"]
     y_test = data.y[test]
-    runs, models, logreg, gbm, blend = [], [], [], [], []
+    runs, models, logreg, gbm, stacked, weights = [], [], [], [], [], []
+    gbm_scores, stack_scores = [], []
     for seed in seeds:
-        model, history = train_multitask(arrays, labels, fit_index, dims, config, seed)
+        model, history = train_multitask(arrays, labels, {"train": fit, "validation": selection}, dims, config, seed)
         models.append(model)
-        score = ensemble_predict([model], arrays.subset(test))["default"]
-        runs.append(float(roc_auc_score(y_test, score)))
-        logreg.append(
-            float(
-                roc_auc_score(
-                    y_test,
-                    fit_logistic_regression(data.raw[train], data.y[train], seed).predict_proba(data.raw[test])[:, 1],
-                )
-            )
+        network = {
+            name: ensemble_predict([model], arrays.subset(data.index[name]))["default"]
+            for name in ("selection", "test")
+        }
+        runs.append(float(roc_auc_score(y_test, network["test"])))
+        logreg_model = fit_logistic_regression(data.raw[train], data.y[train], seed)
+        logreg.append(float(roc_auc_score(y_test, logreg_model.predict_proba(data.raw[test])[:, 1])))
+        gbm_scores.append(fit_hist_gbm(data.raw[train], data.y[train], seed).predict_proba(data.raw[test])[:, 1])
+        gbm.append(float(roc_auc_score(y_test, gbm_scores[-1])))
+        trees = fit_hist_gbm(data.raw[fit], data.y[fit], seed)
+        stack = LogitStack.fit(
+            data.y[selection], [network["selection"], trees.predict_proba(data.raw[selection])[:, 1]]
         )
-        gbm_score = fit_hist_gbm(data.raw[train], data.y[train], seed).predict_proba(data.raw[test])[:, 1]
-        gbm.append(float(roc_auc_score(y_test, gbm_score)))
-        blend.append(float(roc_auc_score(y_test, _rank(score) + _rank(gbm_score))))
+        stack_scores.append(stack.predict([network["test"], trees.predict_proba(data.raw[test])[:, 1]]))
+        stacked.append(float(roc_auc_score(y_test, stack_scores[-1])))
+        weights.append(dict(zip(("network", "hist_gbm"), stack.weights, strict=True)))
         progress(
-            f"uci_credit seed {seed}: {len(history)} epochs, AUC model {runs[-1]:.4f}, "
-            f"logreg {logreg[-1]:.4f}, hist_gbm {gbm[-1]:.4f}, model+gbm {blend[-1]:.4f}"
+            f"uci_credit seed {seed}: {len(history)} epochs, AUC model {runs[-1]:.4f}, logreg {logreg[-1]:.4f}, "
+            f"hist_gbm {gbm[-1]:.4f}, network+trees stack {stacked[-1]:.4f} (logit weights {weights[-1]})"
         )
     ensemble = ensemble_predict(models, arrays.subset(test))["default"]
+    stack_ensemble, gbm_ensemble = np.mean(stack_scores, axis=0), np.mean(gbm_scores, axis=0)
+    clients = {"client": data.keys["entity_id"].to_numpy()[test]}
     return {
         "auc": mean_std(runs),
         "auc_logreg": mean_std(logreg),
         "auc_hist_gbm": mean_std(gbm),
         "auc_ensemble": float(roc_auc_score(y_test, ensemble)),
-        "auc_model_plus_hist_gbm": mean_std(blend),
+        "auc_stack": mean_std(stacked),
+        "auc_stack_ensemble": float(roc_auc_score(y_test, stack_ensemble)),
+        "auc_hist_gbm_ensemble": float(roc_auc_score(y_test, gbm_ensemble)),
+        "stack_minus_hist_gbm": clustered_auc_margin(y_test, stack_ensemble, gbm_ensemble, clients),
+        "stack_weights": weights,
         "n_train": int(len(train)),
         "n_test": int(len(test)),
         "default_rate_test": float(y_test.mean()),
     }
-
-
-def _rank(values: np.ndarray) -> np.ndarray:
-    return pd.Series(values).rank(pct=True).to_numpy()

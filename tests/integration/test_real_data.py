@@ -106,3 +106,9 @@ def test_uci_credit_adapter_and_short_default_task():
     assert len(data.index["test"]) == 1200 and abs(data.y[data.index["test"]].mean() - 0.221) < 0.02
     out = credit_task(data, seeds=[0], config=replace(UCI_FUSION, epochs=4))
     assert out["auc"]["mean"] > 0.6 and out["auc_logreg"]["mean"] > 0.6 and out["auc_hist_gbm"]["mean"] > 0.6
+    # The stack leans on the trees, the stronger component on a flat record, and keeps its AUC.
+    (weights,) = out["stack_weights"]
+    assert weights["hist_gbm"] > weights["network"] > -0.5
+    assert out["auc_stack"]["mean"] > out["auc_logreg"]["mean"]
+    margin = out["stack_minus_hist_gbm"]
+    assert margin["ci_low"] <= margin["margin"] <= margin["ci_high"] and margin["draws"] > 400
