@@ -84,3 +84,25 @@ def test_the_readme_is_a_front_door_whose_commands_are_tested_and_links_resolve(
     for target in images + re.findall(r"\]\((docs/[^)#]+)", readme):
         assert (ROOT / target).exists(), target
     assert all((ROOT / image).stat().st_size < 300_000 for image in images)
+
+
+def test_every_documented_benchmark_command_uses_only_options_its_script_has():
+    """Each `python -m benchmarks.<script> ...` in the README, docs/ and the scripts' docstrings:
+    every option it names is in the script's `--help`, and every value given to an option with
+    choices is one of them. (Running them is what the benchmarks are for: minutes to an hour.)"""
+    sources = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "benchmarks").glob("*.py"))]
+    commands: dict[str, list[str]] = {}
+    for path in sources:
+        for script, arguments in re.findall(r"python -m benchmarks\.(\w+)((?:[^\n`]*\\\n)*[^\n`]*)", path.read_text()):
+            commands.setdefault(script, []).append(arguments.replace("\\\n", " "))
+    assert {"real_data", "model_quality", "orchestration", "event_log"} <= set(commands)
+    for script, lines in commands.items():
+        shown = subprocess.run([str(BIN / "python"), "-m", f"benchmarks.{script}", "--help"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=300)
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        choices = {flag: set(values.split(",")) for flag, values in re.findall(r"(--[\w-]+) \{([^}]+)\}", shown.stdout)}
+        for line in lines:
+            for flag, value in re.findall(r"(?<!\S)(--[a-z][\w-]*)(?:[ =](\S+))?", line):
+                assert re.search(rf"(?<![\w-]){flag}(?![\w-])", shown.stdout), f"benchmarks.{script}: {flag} ({line.strip()})"
+                if flag in choices:
+                    assert value in choices[flag], f"benchmarks.{script} {flag} {value}: not one of {choices[flag]}"
