@@ -4,7 +4,8 @@ The same single-run backfill (three partitioned assets and a partitioned check, 
 runs once on each storage; everything the UI reads about assets through the instance's API must
 be equal: asset keys, materialized partitions, status per partition, each materialization's
 partition, metadata and tags in order, the latest materialization, asset records, the check's
-evaluation per partition and its execution records (history and latest).
+evaluation per partition and its execution records (history and latest). Evaluations that no
+planned execution announced (the flush's insert path) are compared on both storages directly.
 The versions it passed on are `mmrisk_dagster.instance.BATCHED_EVENT_LOG_PROVEN_ON`
 (docs/development.md).
 """
@@ -122,3 +123,45 @@ def test_a_live_run_view_sees_each_event_as_it_is_written(tmp_path, storage):
                 assert f"event {n}" in seen, f"{storage}: the watch never saw event {n} (seen: {seen})"
         finally:
             log.end_watch(run_id, on_event)
+
+
+def _check_evaluation(run_id: str, partition: str, passed: bool) -> dg.EventLogEntry:
+    evaluation = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("upstream"), check_name="unplanned", passed=passed, partition=partition,
+        metadata={"passed": passed},
+    )
+    event = dg.DagsterEvent(
+        event_type_value=dg.DagsterEventType.ASSET_CHECK_EVALUATION.value, job_name="job",
+        event_specific_data=evaluation,
+    )
+    return dg.EventLogEntry(
+        error_info=None, level=logging.INFO, user_message="", run_id=run_id, timestamp=time.time(), dagster_event=event
+    )
+
+
+def test_evaluations_without_a_planned_execution_are_recorded_as_the_stock_log_records_them(tmp_path):
+    """The other path of the held evaluations' flush: no planned row to fill in, so each becomes a
+    new execution record, the later of two evaluations of one partition winning."""
+    run_id = "fedcba9876543210fedcba9876543210"
+    check_key = dg.AssetCheckKey(dg.AssetKey("upstream"), "unplanned")
+    seen = {}
+    for storage in ("stock", "batched"):
+        with instance_in(tmp_path / storage, storage) as instance:
+            log = instance.event_log_storage
+            for partition, passed in (("a", False), ("b", True), ("a", True)):
+                log.store_event(_check_evaluation(run_id, partition, passed))
+            log.store_event(_log_line(run_id, "step ended"))  # what flushes the held evaluations
+            history = log.get_asset_check_execution_history(check_key, limit=100)
+            latest = log.get_latest_asset_check_execution_by_key([check_key])[check_key]
+            seen[storage] = (
+                sorted(
+                    (r.partition, r.status.value, r.event.dagster_event.event_specific_data.metadata["passed"].value)
+                    for r in history
+                ),
+                (latest.partition, latest.status.value),
+                [e.dagster_event.event_specific_data.partition for e in instance.all_logs(
+                    run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)],
+            )
+    assert seen["batched"] == seen["stock"]
+    assert seen["stock"][0] == [("a", "SUCCEEDED", True), ("b", "SUCCEEDED", True)]
+    assert seen["stock"][2] == ["a", "b", "a"]
