@@ -156,6 +156,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "log_forward_vol": "Log of the realized volatility of daily log returns over the next horizon days.",
         "movement": "Next-day move: 1 up, 0 down (StockNet thresholds), empty when too small to call.",
         "sentiment": f"Majority annotated news tone that day, as an index into {list(SENTIMENT_LABELS)}.",
+        "next_return": "The next trading day's log return (what movement and the one-day VaR are about).",
         "label_end": "Last business day the labels look at; training rows end before the validation split starts.",
     },
     "risk_scores": {
@@ -163,8 +164,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "default_probability": "Calibrated probability of default within the horizon (Platt scaling on validation).",
         "default_score_raw": "The ensemble's uncalibrated default probability.",
         "predicted_volatility": "Predicted realized volatility over the horizon.",
-        "var_95": "One-day 95% Value-at-Risk: the log-return loss exceeded with 5% probability (normal, from predicted_volatility).",
-        "var_99": "One-day 99% Value-at-Risk: the log-return loss exceeded with 1% probability (normal, from predicted_volatility).",
+        "var_95": "One-day 95% Value-at-Risk: the log-return loss exceeded with 5% probability (predicted_volatility times the multiplier fitted on validation).",
+        "var_99": "One-day 99% Value-at-Risk: the log-return loss exceeded with 1% probability (predicted_volatility times the multiplier fitted on validation).",
         "movement_probability": "Probability that the price moves up the next day.",
         "news_sentiment": "Expected news tone in [-1, 1]; empty without news.",
         **{f"attention_{m}": f"Attention weight the model gave {m} (weights sum to one)." for m in MODALITIES},

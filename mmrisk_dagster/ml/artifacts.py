@@ -22,7 +22,7 @@ from mmrisk_dagster.ml.torch_utils import load_config, load_weights, save_module
 
 SCORING_CARD = "scoring_card.json"
 # What scoring reads besides the weights: the registered model carries them in SCORING_CARD.
-SCORING_FIELDS = ("version", "dims", "calibrator", "vol_mean", "vol_std", "member_file_sha256")
+SCORING_FIELDS = ("version", "dims", "calibrator", "vol_mean", "vol_std", "var_multipliers", "member_file_sha256")
 
 
 def weights_version(modules) -> str:
@@ -138,6 +138,12 @@ def load_scoring_card(directory: Path) -> tuple[list[MultitaskFusionModel], dict
     """The ensemble saved by `save_multitask` in `directory` (or a copy of that folder, as the
     registry keeps), each member checked against the hashes in the scoring card, and the card."""
     card = json.loads((directory / SCORING_CARD).read_text())
+    missing = [field for field in SCORING_FIELDS if field not in card]
+    if missing:
+        raise ModelFileError(
+            f"{directory / SCORING_CARD} lacks {', '.join(missing)} (saved by an older version); "
+            "re-materialize `multitask_model` and `model_evaluation` to register a model this version can score with"
+        )
     members = []
     for i, expected in enumerate(card["member_file_sha256"]):
         path = directory / f"member_{i}"

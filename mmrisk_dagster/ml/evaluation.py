@@ -228,10 +228,18 @@ def evaluate(
         markdown_table(report) if task else "no binary task with both classes in the gate and test splits"
     )
     if returns is not None:
-        forecasts = arrays.keys.iloc[test_rows].assign(
-            model=np.exp(predictions["test"]["log_forward_vol"] * labels.vol_std + labels.vol_mean)
+        validation_rows = index["validation"]
+        validation_vol = ensemble_predict(models, arrays.subset(validation_rows))["log_forward_vol"]
+
+        def forecasts(rows: np.ndarray, log_vol: np.ndarray) -> pd.DataFrame:
+            return arrays.keys.iloc[rows].assign(model=labels.volatility(log_vol))
+
+        report["var_backtest"] = backtest_against_baselines(
+            forecasts(test_rows, predictions["test"]["log_forward_vol"]),
+            forecasts(validation_rows, validation_vol),
+            returns,
+            data.split["train"][-1],
         )
-        report["var_backtest"] = backtest_against_baselines(forecasts, returns, data.split["train"][-1])
         report["markdown"] += "\n\n" + report["var_backtest"]["markdown"]
     return report
 

@@ -7,6 +7,8 @@
 * ``movement``: StockNet's definition (Xu & Cohen 2018): next-day return above 0.55% is up (1),
   below -0.5% is down (0), anything between is dropped (NaN);
 * ``sentiment``: majority label of that day's labelled news (0 negative, 1 neutral, 2 positive);
+* ``next_return``: the next trading day's log return, what the movement label and the one-day
+  VaR are about (not a training target: the VaR multipliers are fitted on it, `ml.var`);
 * ``label_end``: the last date a label depends on, used for the embargo between splits.
 """
 
@@ -19,7 +21,7 @@ from mmrisk_dagster.sources.calendar import business_day_offset
 from mmrisk_dagster.sources.contract import SENTIMENT_LABELS
 
 UP_THRESHOLD, DOWN_THRESHOLD = 0.0055, -0.005
-LABEL_COLUMNS = ("default", "log_forward_vol", "movement", "sentiment")
+LABEL_COLUMNS = ("default", "log_forward_vol", "movement", "sentiment", "next_return")
 
 
 def movement_label(next_return: pd.Series) -> pd.Series:
@@ -35,6 +37,7 @@ def build_labels(prices: pd.DataFrame, events: pd.DataFrame, news: pd.DataFrame 
     log_return = np.log(frame["close"] / by_entity["close"].shift(1))
     next_returns = log_return.groupby(frame["entity_id"], sort=False).shift(-1)
     frame["movement"] = movement_label(np.expm1(next_returns))
+    frame["next_return"] = next_returns
 
     # Forward window t+1..t+h: rolling std ending at t+h, shifted back by h rows.
     rolling_std = log_return.groupby(frame["entity_id"], sort=False).transform(
@@ -56,7 +59,7 @@ def build_labels(prices: pd.DataFrame, events: pd.DataFrame, news: pd.DataFrame 
     already_defaulted = default_date <= frame["date"]
     frame["default"] = defaults_in_horizon.astype(float).where(~censored & ~already_defaulted)
 
-    labels = frame[["entity_id", "date", "default", "log_forward_vol", "movement", "label_end"]]
+    labels = frame[["entity_id", "date", "default", "log_forward_vol", "movement", "next_return", "label_end"]]
     sentiment = news_sentiment(news) if news is not None else None
     if sentiment is None:
         return labels.assign(sentiment=np.nan)[["entity_id", "date", *LABEL_COLUMNS, "label_end"]]

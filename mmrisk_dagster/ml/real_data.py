@@ -53,7 +53,7 @@ def single_task_labels(n: int, task: str, values: np.ndarray) -> LabelArrays:
     """Labels for one task; the other heads see only NaN and contribute no loss."""
     labels = {t: np.full(n, np.nan) for t in TASKS}
     labels[task] = np.asarray(values, dtype=float)
-    return LabelArrays(labels, vol_mean=0.0, vol_std=1.0)
+    return LabelArrays(labels, vol_mean=0.0, vol_std=1.0, next_return=np.full(n, np.nan))
 
 
 def dense_arrays(keys: pd.DataFrame, inputs: dict[str, np.ndarray]) -> PanelArrays:

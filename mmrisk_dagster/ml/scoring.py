@@ -14,7 +14,7 @@ from mmrisk_dagster.sources.contract import SENTIMENT_LABELS
 def score(models, arrays: PanelArrays, card: dict) -> pd.DataFrame:
     """entity_id, date, default_probability (calibrated) and raw, predicted volatility (of daily
     log returns over the label horizon) with the one-day VaR it implies at 95% and 99% (`var_95`,
-    `var_99`: positive log-return losses, `ml.var`), movement probability, expected news
+    `var_99`: positive log-return losses, the card's multipliers fitted on validation, `ml.var`), movement probability, expected news
     sentiment where news is present, attention per modality and the modality with the largest
     attention weight, and the two parts of the default explanation:
 
@@ -31,7 +31,9 @@ def score(models, arrays: PanelArrays, card: dict) -> pd.DataFrame:
     out["default_score_raw"] = pred["default"]
     out["predicted_volatility"] = np.exp(pred["log_forward_vol"] * card["vol_std"] + card["vol_mean"])
     for level in VAR_LEVELS:
-        out[f"var_{round(level * 100)}"] = value_at_risk(out["predicted_volatility"].to_numpy(), level)
+        out[f"var_{round(level * 100)}"] = value_at_risk(
+            out["predicted_volatility"].to_numpy(), level, card["var_multipliers"]
+        )
     out["movement_probability"] = pred["movement"]
     has_news = arrays.present[:, modalities.index("news")] if "news" in modalities else np.zeros(len(out), bool)
     expected_tone = pred["sentiment"] @ np.arange(len(SENTIMENT_LABELS), dtype=float) - 1.0  # in [-1, 1]

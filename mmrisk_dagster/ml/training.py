@@ -23,6 +23,7 @@ from mmrisk_dagster.ml.metrics import binary_metrics
 from mmrisk_dagster.ml.prediction import ensemble_predict, fit_calibrator, predict, sigmoid, with_frozen_tokens
 from mmrisk_dagster.ml.shared_space import drop_modalities
 from mmrisk_dagster.ml.torch_utils import seed_everything, shuffled_batches
+from mmrisk_dagster.ml.var import fit_var_multipliers
 
 SPLITS = ("train", "validation", "gate", "test")
 
@@ -107,6 +108,11 @@ class LabelArrays:
     values: dict[str, np.ndarray]  # task -> (n,), NaN where unknown
     vol_mean: float
     vol_std: float
+    next_return: np.ndarray  # (n,) the next day's log return (NaN where unknown), for the VaR multipliers
+
+    def volatility(self, standardized_log_vol: np.ndarray) -> np.ndarray:
+        """A predicted (standardized log) volatility back on the scale of daily log returns."""
+        return np.exp(standardized_log_vol * self.vol_std + self.vol_mean)
 
     def batch(self, index: np.ndarray) -> dict[str, torch.Tensor]:
         return {t: torch.from_numpy(v[index].astype(np.float32)) for t, v in self.values.items()}
@@ -127,7 +133,9 @@ def align_labels(keys: pd.DataFrame, labels: pd.DataFrame, train_index: np.ndarr
     mean = float(train_vol.mean()) if len(train_vol) else 0.0
     std = float(train_vol.std()) if len(train_vol) > 1 else 1.0
     values["log_forward_vol"] = (values["log_forward_vol"] - mean) / max(std, 1e-6)
-    return LabelArrays(values=values, vol_mean=mean, vol_std=max(std, 1e-6))
+    return LabelArrays(
+        values=values, vol_mean=mean, vol_std=max(std, 1e-6), next_return=merged["next_return"].to_numpy(dtype=float)
+    )
 
 
 def _validation_score(model, arrays: PanelArrays, labels: LabelArrays, index: np.ndarray) -> float:
@@ -275,12 +283,14 @@ class FittedEnsemble:
     models: list[MultitaskFusionModel]
     histories: list[list[dict]]
     calibrator: dict
+    var_multipliers: dict
     data: PreparedData
 
     def card_fields(self) -> dict:
-        """What scoring needs besides the weights: calibration, volatility scale, the split."""
+        """What scoring needs besides the weights: calibration, volatility scale, VaR multipliers, the split."""
         return {
             "calibrator": self.calibrator,
+            "var_multipliers": self.var_multipliers,
             "vol_mean": self.data.labels.vol_mean,
             "vol_std": self.data.labels.vol_std,
             "split": {k: [str(v[0].date()), str(v[-1].date())] for k, v in self.data.split.items()},
@@ -298,11 +308,15 @@ def fit_ensemble(
     data: PreparedData, encoder_state: dict, dims: dict[str, int], config: FusionConfig, seeds: list[int], on_epoch=None
 ) -> FittedEnsemble:
     """Members trained on the training split, early-stopped on validation; the default
-    probability calibrated on validation (Platt) for the member-averaged score."""
+    probability calibrated on validation (Platt) for the member-averaged score, and the VaR
+    multipliers of its predicted volatility fitted on validation (`ml.var`)."""
     models, histories = train_ensemble(
         data.arrays, data.labels, data.index, dims, config, seeds, encoder_state, on_epoch
     )
     validation = data.index["validation"]
-    scores = ensemble_predict(models, data.arrays.subset(validation))["default"]
-    calibrator = fit_calibrator(data.labels.values["default"][validation], scores)
-    return FittedEnsemble(models, histories, calibrator, data)
+    predicted = ensemble_predict(models, data.arrays.subset(validation))
+    calibrator = fit_calibrator(data.labels.values["default"][validation], predicted["default"])
+    var_multipliers = fit_var_multipliers(
+        data.labels.next_return[validation], data.labels.volatility(predicted["log_forward_vol"])
+    )
+    return FittedEnsemble(models, histories, calibrator, var_multipliers, data)

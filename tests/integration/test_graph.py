@@ -272,8 +272,17 @@ def test_evaluation_compares_against_baselines_and_ablations(graph):
 
 
 def test_scores_carry_value_at_risk_from_the_predicted_volatility(graph):
+    """The VaR multipliers are fitted on validation at training; scoring and the backtest use the same."""
     scores = graph["store"].read("risk_scores")
-    np.testing.assert_allclose(scores["var_99"], 2.326348 * scores["predicted_volatility"], rtol=1e-5)
+    card = graph["store"].read_json("multitask_model")
+    multipliers = card["var_multipliers"]
+    for level in ("0.95", "0.99"):
+        fitted = multipliers[level]
+        assert fitted["method"] in {"empirical", "normal"} and fitted["rows"] > 0
+        column = f"var_{level[2:]}"
+        np.testing.assert_allclose(scores[column], fitted["multiplier"] * scores["predicted_volatility"], rtol=1e-5)
+        backtested = graph["store"].read_json("model_evaluation")["var_backtest"]["methods"]["model"][level]
+        assert backtested["multiplier"]["multiplier"] == pytest.approx(fitted["multiplier"], rel=1e-5)
     assert (scores["var_99"] > scores["var_95"]).all() and (scores["var_95"] > 0).all()
 
 

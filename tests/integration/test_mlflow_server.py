@@ -54,12 +54,12 @@ def test_runs_land_on_the_server_with_its_artifact_store_and_links(mlflow_server
     from mmrisk_dagster.ml.artifacts import save_multitask
     from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel
     from mmrisk_dagster.ml.registry_model import input_example, score_panel
-    from tests.unit.test_registry import DIMS, _panel
+    from tests.unit.test_registry import DIMS, NORMAL_VAR, _panel
 
     torch.manual_seed(0)
     config = FusionConfig(d=16, hidden=16)
     models = [MultitaskFusionModel(DIMS, config).eval()]
-    extra = {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": -4.0, "vol_std": 0.5}
+    extra = {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": -4.0, "vol_std": 0.5, "var_multipliers": NORMAL_VAR}
     card = save_multitask(tmp_path / "models", models, config, extra)
     example = input_example(_panel())
     local_root = tmp_path / "must_stay_empty"

@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from mmrisk_dagster.ml.artifacts import load_multitask, load_shared_space, save_multitask, save_shared_space
+from mmrisk_dagster.ml.evaluation import decision_thresholds, task_report
 from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel, combine_losses, task_losses
 from mmrisk_dagster.ml.inputs import PanelArrays, to_tensors
-from mmrisk_dagster.ml.evaluation import decision_thresholds, task_report
 from mmrisk_dagster.ml.metrics import accuracy_threshold, binary_metrics
+from mmrisk_dagster.ml.prediction import ensemble_predict, predict, sigmoid
 from mmrisk_dagster.ml.scoring import score
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window, retrieval_recall
-from mmrisk_dagster.ml.prediction import ensemble_predict, predict, sigmoid
 from mmrisk_dagster.ml.training import (
     LabelArrays,
     PreparedData,
@@ -19,6 +19,7 @@ from mmrisk_dagster.ml.training import (
     split_index,
     train_ensemble,
 )
+from tests.unit.test_registry import NORMAL_VAR
 
 DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 385, "social": 385}
 
@@ -41,7 +42,7 @@ def _labels(n, seed=0):
         "movement": np.full(n, np.nan),
         "sentiment": np.where(rng.random(n) < 0.3, rng.integers(0, 3, n), np.nan),
     }
-    return LabelArrays(values, 0.0, 1.0)
+    return LabelArrays(values, 0.0, 1.0, np.full(n, np.nan))
 
 
 def test_attention_ignores_absent_modalities_and_sums_to_one():
@@ -107,7 +108,7 @@ def test_scores_split_the_default_logit_into_additive_modality_parts():
     for layer in model.wide.values():
         torch.nn.init.normal_(layer.weight, std=0.5)
     torch.nn.init.normal_(model.availability, std=0.5)
-    card = {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": 0.0, "vol_std": 1.0, "version": "v"}
+    card = {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": 0.0, "vol_std": 1.0, "var_multipliers": NORMAL_VAR, "version": "v"}
     scores = score([model], arrays, card)
     columns = [f"default_logit_{m}" for m in model.wide]
     assert columns == [c for c in scores if c.startswith("default_logit_")]
@@ -287,7 +288,7 @@ def test_retrieval_recall_is_one_for_identical_vectors_and_near_random_for_noise
 def test_multitask_models_round_trip_without_pickle(tmp_path):
     arrays = _arrays()
     models = [MultitaskFusionModel(DIMS, FusionConfig()) for _ in range(2)]
-    card = save_multitask(tmp_path, models, FusionConfig(), {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": 0.0, "vol_std": 1.0})
+    card = save_multitask(tmp_path, models, FusionConfig(), {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": 0.0, "vol_std": 1.0, "var_multipliers": NORMAL_VAR})
     assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.pkl"))
     for original, loaded in zip(models, load_multitask(card)):
         np.testing.assert_allclose(predict(original, arrays)["default"], predict(loaded, arrays)["default"], rtol=1e-6)
@@ -330,7 +331,7 @@ def test_a_crippled_model_fails_the_gate_against_real_baselines():
         "movement": np.full(600, np.nan),
         "sentiment": np.full(600, np.nan),
     }
-    labels = LabelArrays(values, 0.0, 1.0)
+    labels = LabelArrays(values, 0.0, 1.0, np.full(600, np.nan))
     split = chronological_split(arrays.keys["date"], SplitSpec(0.5, 0.1, 0.1, 2))
     data = PreparedData(arrays, split, split_index(arrays.keys, split), labels)
     crippled = FusionConfig(epochs=1, lr=1e-9, batch_size=4096)
@@ -348,7 +349,7 @@ def test_a_crippled_model_fails_the_gate_against_real_baselines():
     assert f"| {gate['best_baseline']} | {gate['best_baseline_auc']:.4f} |" in printed and "| tfidf_logreg |" in printed
     # The gate reads the gate split alone: flipping every test label moves the test figures only.
     test_rows = np.isin(np.arange(600), data.index["test"])
-    flipped = LabelArrays({**values, "default": np.where(test_rows, 1 - values["default"], values["default"])}, 0.0, 1.0)
+    flipped = LabelArrays({**values, "default": np.where(test_rows, 1 - values["default"], values["default"])}, 0.0, 1.0, labels.next_return)
     again = evaluate(models, PreparedData(arrays, split, data.index, flipped), {"method": "platt", "a": 1.0, "b": 0.0}, ["word"] * 600, [0])
     assert again["gate_inputs"] == report["gate_inputs"]
     assert again["baselines"]["hist_gbm"]["test"]["mean"] < 0.1 < report["baselines"]["hist_gbm"]["test"]["mean"]
@@ -374,8 +375,7 @@ def test_training_window_takes_dates_and_refuses_an_embargo_shorter_than_the_hor
 
 
 def test_platt_calibration_is_monotone_and_matches_observed_rates():
-    from mmrisk_dagster.ml.prediction import apply_calibrator
-    from mmrisk_dagster.ml.prediction import fit_calibrator
+    from mmrisk_dagster.ml.prediction import apply_calibrator, fit_calibrator
 
     rng = np.random.default_rng(0)
     scores = rng.uniform(0.0, 0.6, 20_000)

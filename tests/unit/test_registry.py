@@ -9,7 +9,11 @@ import pytest
 from mmrisk_dagster.ml.artifacts import save_multitask
 from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel
 from mmrisk_dagster.ml.registry_model import input_example, score_panel
+from mmrisk_dagster.ml.var import fit_var_multipliers
 from mmrisk_dagster.resources.tracking import MlflowResource
+
+# Multipliers fitted on no rows: the normal quantiles.
+NORMAL_VAR = fit_var_multipliers(np.array([]), np.array([]))
 
 DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 385, "social": 385}
 
@@ -37,7 +41,7 @@ def registered(tmp_path):
     torch.manual_seed(0)
     config = FusionConfig(d=16, hidden=16)
     models = [MultitaskFusionModel(DIMS, config).eval() for _ in range(2)]
-    extra = {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": -4.0, "vol_std": 0.5}
+    extra = {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": -4.0, "vol_std": 0.5, "var_multipliers": NORMAL_VAR}
     card = save_multitask(tmp_path / "models", models, config, extra)
     panel = _panel()
     example = input_example(panel)

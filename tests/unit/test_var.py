@@ -6,18 +6,50 @@ import pytest
 
 from mmrisk_dagster.ml.var import (
     backtest,
+    backtest_against_baselines,
     christoffersen_test,
     daily_returns,
+    fit_var_multipliers,
     garch_volatility,
     historical_volatility,
     kupiec_test,
     value_at_risk,
 )
 
+NORMAL = {"0.95": {"multiplier": 1.6448536, "method": "normal"}, "0.99": {"multiplier": 2.3263479, "method": "normal"}}
 
-def test_value_at_risk_is_the_normal_quantile_times_volatility():
-    np.testing.assert_allclose(value_at_risk(np.array([1.0, 0.02]), 0.99), [2.3263, 0.046527], rtol=1e-4)
-    np.testing.assert_allclose(value_at_risk(np.array([1.0]), 0.95), [1.6449], rtol=1e-4)
+
+def test_value_at_risk_is_the_multiplier_times_volatility():
+    np.testing.assert_allclose(value_at_risk(np.array([1.0, 0.02]), 0.99, NORMAL), [2.3263, 0.046527], rtol=1e-4)
+    np.testing.assert_allclose(value_at_risk(np.array([1.0]), 0.95, {"0.95": {"multiplier": 2.0}}), [2.0])
+
+
+def test_multipliers_fitted_on_fat_tails_cover_where_the_normal_quantile_does_not():
+    rng = np.random.default_rng(0)
+    sigma = rng.uniform(0.01, 0.03, 40_000)
+    # Student-t with 3 degrees of freedom, scaled to unit variance: fat tails, the right sigma.
+    returns = sigma * rng.standard_t(3, 40_000) / np.sqrt(3.0)
+    fit, held_out = slice(0, 20_000), slice(20_000, None)
+    fitted = fit_var_multipliers(returns[fit], sigma[fit])
+    assert fitted["0.99"]["method"] == "empirical" and fitted["0.99"]["rows"] == 20_000
+    assert fitted["0.99"]["multiplier"] > 2.326 * 1.05 and fitted["0.95"]["multiplier"] < 1.645
+    for level, multipliers, passes in ((0.99, fitted, True), (0.99, NORMAL, False)):
+        violated = -returns[held_out] > value_at_risk(sigma[held_out], level, multipliers)
+        assert (kupiec_test(violated, level)["p_value"] > 0.01) is passes
+    # A volatility forecast off by a factor is absorbed into the multiplier.
+    halved = fit_var_multipliers(returns[fit], sigma[fit] / 2)
+    assert halved["0.99"]["multiplier"] == pytest.approx(2 * fitted["0.99"]["multiplier"])
+
+
+def test_too_few_rows_for_an_empirical_quantile_fall_back_to_the_normal_one():
+    rng = np.random.default_rng(1)
+    returns, sigma = rng.normal(0, 0.02, 500), np.full(500, 0.02)
+    sigma[:10] = np.nan  # ignored, as are rows without a return
+    returns[10:20] = np.nan
+    fitted = fit_var_multipliers(returns, sigma)
+    # 480 rows: 24 expected exceedances at 95%, 4.8 at 99% (under the 10 an empirical quantile needs).
+    assert fitted["0.95"]["method"] == "empirical" and fitted["0.95"]["rows"] == 480
+    assert fitted["0.99"] == {"multiplier": pytest.approx(2.3263479), "method": "normal", "rows": 480}
 
 
 def test_kupiec_accepts_the_expected_rate_and_rejects_a_wrong_one():
@@ -109,7 +141,7 @@ def test_backtest_compares_methods_on_the_same_rows_and_flags_an_understated_vol
         "understated": 0.01,
     })
     frame.loc[5, "understated"] = np.nan
-    result = backtest(frame, ["right", "understated"])
+    result = backtest(frame, ["right", "understated"], {"right": NORMAL, "understated": NORMAL})
     assert result["rows"] == n - 1 and result["entities"] == 2
     assert result["methods"]["right"]["0.99"]["kupiec"]["p_value"] > 0.01
     assert result["methods"]["understated"]["0.99"]["kupiec"]["p_value"] < 1e-6
@@ -117,12 +149,43 @@ def test_backtest_compares_methods_on_the_same_rows_and_flags_an_understated_vol
 
 
 def test_a_history_too_short_for_garch_leaves_the_other_methods_compared():
-    from mmrisk_dagster.ml.var import backtest_against_baselines
-
     prices, _, dates = _garch_prices(n_entities=2, n_days=80)
     returns = daily_returns(prices)
     forecasts = returns[returns["date"] > dates[40]][["entity_id", "date"]].assign(model=0.02)
-    result = backtest_against_baselines(forecasts, returns, dates[39])
+    calibration = returns[returns["date"].between(dates[20], dates[40])][["entity_id", "date"]].assign(model=0.02)
+    result = backtest_against_baselines(forecasts, calibration, returns, dates[39])
     assert result["unavailable"] == ["garch_1_1"] and set(result["methods"]) == {"model", "historical_20d"}
     assert result["rows"] == len(forecasts) - 2  # each entity's last day has no next return
     assert "garch_1_1" in result["markdown"]
+
+
+def test_every_method_is_calibrated_on_the_calibration_days_alone():
+    prices, _, dates = _garch_prices(n_entities=4, n_days=900)
+    returns = daily_returns(prices)
+    # 4 entities x 300 days: enough for an empirical 99% quantile (12 expected exceedances).
+    calibration_days, test_days = returns["date"].between(dates[400], dates[699]), returns["date"] > dates[699]
+    keys = ["entity_id", "date"]
+    result = backtest_against_baselines(
+        returns[test_days][keys].assign(model=0.01), returns[calibration_days][keys].assign(model=0.01),
+        returns, dates[399],
+    )
+    assert set(result["methods"]) == {"model", "historical_20d", "garch_1_1"}
+    model_99 = result["methods"]["model"]["0.99"]
+    expected = np.quantile(-returns.loc[calibration_days, "next_return"].dropna() / 0.01, 0.99)
+    assert model_99["multiplier"]["method"] == "empirical"
+    assert model_99["multiplier"]["multiplier"] == pytest.approx(expected)
+    assert result["calibration"] == {"first": str(dates[400].date()), "last": str(dates[699].date())}
+    assert "| model | 0.99 |" in result["markdown"] and "(empirical)" in result["markdown"]
+    # Perturbing the evaluated days' returns moves the violations, never a multiplier.
+    perturbed = prices.copy()
+    later = perturbed["date"] > dates[710]
+    perturbed.loc[later, "close"] *= np.exp(np.random.default_rng(2).normal(0, 0.05, later.sum()))
+    moved = daily_returns(perturbed)
+    again = backtest_against_baselines(
+        moved[test_days][keys].assign(model=0.01), moved[calibration_days][keys].assign(model=0.01),
+        moved, dates[399],
+    )
+    for method in result["methods"]:
+        for level in ("0.95", "0.99"):
+            assert again["methods"][method][level]["multiplier"] == result["methods"][method][level]["multiplier"]
+    assert again["methods"]["model"]["0.99"]["kupiec"] != model_99["kupiec"]
