@@ -183,7 +183,10 @@ def evaluate(
     are given), markdown."""
     arrays, labels, index = data.arrays, data.labels, data.index
     task = primary_task(labels, index)
-    predictions = {split: ensemble_predict(models, arrays.subset(index[split])) for split in EVALUATED_SPLITS}
+    # Validation too: the VaR multipliers of every method are fitted there.
+    predictions = {
+        split: ensemble_predict(models, arrays.subset(index[split])) for split in ("validation", *EVALUATED_SPLITS)
+    }
     test_rows = index["test"]
     thresholds = decision_thresholds(models, data, calibrator)
     report: dict = {
@@ -228,15 +231,13 @@ def evaluate(
         markdown_table(report) if task else "no binary task with both classes in the gate and test splits"
     )
     if returns is not None:
-        validation_rows = index["validation"]
-        validation_vol = ensemble_predict(models, arrays.subset(validation_rows))["log_forward_vol"]
 
-        def forecasts(rows: np.ndarray, log_vol: np.ndarray) -> pd.DataFrame:
-            return arrays.keys.iloc[rows].assign(model=labels.volatility(log_vol))
+        def forecasts(split: str) -> pd.DataFrame:
+            return arrays.keys.iloc[index[split]].assign(model=labels.volatility(predictions[split]["log_forward_vol"]))
 
         report["var_backtest"] = backtest_against_baselines(
-            forecasts(test_rows, predictions["test"]["log_forward_vol"]),
-            forecasts(validation_rows, validation_vol),
+            forecasts("test"),
+            forecasts("validation"),
             returns,
             data.split["train"][-1],
         )
