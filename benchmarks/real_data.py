@@ -120,6 +120,9 @@ def run_stocknet(args, seeds, progress) -> dict:
             "accuracy": {**members["accuracy"], "n": len(seeds)},
             "mcc": {**members["mcc"], "n": len(seeds)},
             "ensemble": {k: ensemble[k] for k in ("accuracy", "mcc", "auc")},
+            # The ensemble's accuracy and MCC with their bootstrap error over entities and dates,
+            # and the majority class's accuracy on the same months.
+            "ensemble_uncertainty": report.get("cut_metrics", {}).get(split, {}),
         }
     progress(f"stocknet: graph run {'succeeded' if result.success else 'stopped (see gate)'}; dev {out['dev']}")
     return out
@@ -144,6 +147,12 @@ def _cell(entry) -> str:
     return f"{entry:.4f}" if isinstance(entry, float) and entry == entry else "–"
 
 
+def _ensemble_cell(entry: dict, metric: str) -> str:
+    """The seed ensemble's figure, with its bootstrap error over entities and dates where known."""
+    error = entry.get("ensemble_uncertainty", {}).get(f"{metric}_std_error")
+    return _cell(entry["ensemble"][metric]) + (f" ± {error:.4f}" if error is not None else "")
+
+
 def markdown_table(results: dict) -> str:
     rows = ["| dataset | metric | this project (mean ± std over seeds) | seed ensemble | published |", "|---|---|---|---|---|"]
     stocknet = results.get("stocknet", {})
@@ -151,7 +160,11 @@ def markdown_table(results: dict) -> str:
         if split in stocknet:
             for metric in ("accuracy", "mcc"):
                 rows.append(f"| StockNet {split} | {metric} | {_cell(stocknet[split][metric])} | "
-                            f"{_cell(stocknet[split]['ensemble'][metric])} | {'58.23%' if metric == 'accuracy' else '0.081'} (test) |")
+                            f"{_ensemble_cell(stocknet[split], metric)} | {'58.23%' if metric == 'accuracy' else '0.081'} (test) |")
+            majority = stocknet[split].get("ensemble_uncertainty", {})
+            if majority:
+                rows.append(f"| StockNet {split} | accuracy of answering the majority class throughout | – | "
+                            f"{majority['majority_class_accuracy']:.4f} ± {majority['majority_class_accuracy_std_error']:.4f} | – |")
     if stocknet.get("test_comparison_auc"):
         aucs = ", ".join(f"{name} {auc:.4f}" for name, auc in stocknet["test_comparison_auc"].items())
         rows.append(f"| StockNet, graph's test split | movement AUC | {aucs} | – | – |")

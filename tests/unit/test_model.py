@@ -352,6 +352,11 @@ def test_a_crippled_model_fails_the_gate_against_real_baselines():
     flipped = LabelArrays({**values, "default": np.where(test_rows, 1 - values["default"], values["default"])}, 0.0, 1.0, labels.next_return)
     again = evaluate(models, PreparedData(arrays, split, data.index, flipped), {"method": "platt", "a": 1.0, "b": 0.0}, ["word"] * 600, [0])
     assert again["gate_inputs"] == report["gate_inputs"]
+    # The cut metrics with their uncertainty are the ensemble's at the validation cut, split by split.
+    for split, cut in report["cut_metrics"].items():
+        figures = report["model"]["ensemble" if split == "test" else split]["default"]
+        assert cut["accuracy"] == pytest.approx(figures["accuracy"]) and cut["mcc"] == pytest.approx(figures["mcc"])
+        assert cut["accuracy_std_error"] > 0
     assert again["baselines"]["hist_gbm"]["test"]["mean"] < 0.1 < report["baselines"]["hist_gbm"]["test"]["mean"]
 
 
@@ -435,6 +440,33 @@ def test_the_bootstrap_resamples_market_days_as_well_as_entities():
     entity_only = clustered_auc_margin(y, model, other, {"entity": entities}, draws=300)
     assert both["clusters"] == {"entity": 12, "date": 40}
     assert both["std_error"] > 2 * entity_only["std_error"]
+
+
+def test_cut_metrics_match_sklearn_and_their_uncertainty_is_that_of_the_days():
+    """Forty market days on which every stock moves with the market: a model that calls the
+    market right on some days is right about whole days, so its accuracy varies like forty coin
+    flips, and the bootstrap over dates says so where one over rows would not."""
+    from sklearn.metrics import accuracy_score, matthews_corrcoef
+
+    from mmrisk_dagster.ml.metrics import clustered_cut_metrics, weighted_cut_metrics
+
+    rng = np.random.default_rng(4)
+    entities, dates = np.tile(np.arange(60), 40), np.repeat(np.arange(40), 60)
+    market = rng.normal(size=40)[dates]
+    y = (market + rng.normal(0, 0.3, 2400) > 0).astype(float)
+    p = 1 / (1 + np.exp(-(rng.choice([-1.0, 1.0], size=40)[dates] * market)))
+    weight = rng.poisson(1.0, 2400).astype(float)
+    hard = (p >= 0.5).astype(float)
+    cut = weighted_cut_metrics(y, hard, weight)
+    assert cut["accuracy"] == pytest.approx(accuracy_score(y, hard, sample_weight=weight), abs=1e-12)
+    assert cut["mcc"] == pytest.approx(matthews_corrcoef(y, hard, sample_weight=weight), abs=1e-12)
+    by_days = clustered_cut_metrics(y, p, 0.5, {"entity": entities, "date": dates}, draws=300)
+    by_rows = clustered_cut_metrics(y, p, 0.5, {"row": np.arange(2400)}, draws=300)
+    assert by_days["accuracy"] == pytest.approx(accuracy_score(y, hard))
+    assert by_days["majority_class_accuracy"] == pytest.approx(max(y.mean(), 1 - y.mean()))
+    assert by_days["clusters"] == {"entity": 60, "date": 40}
+    assert by_days["accuracy_std_error"] > 0.05  # about sqrt(0.25 / 40): forty days, not 2,400 rows
+    assert by_days["accuracy_std_error"] > 4 * by_rows["accuracy_std_error"]
 
 
 def test_comparison_table_names_the_best_alternative_and_its_margin():
