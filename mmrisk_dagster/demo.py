@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -114,11 +115,28 @@ def gate_lines(gate: dict) -> list[str]:
     return lines
 
 
-def _root_message(error) -> str:
-    """The innermost error of a step failure: the step's own message, not Dagster's wrapper."""
+MESSAGE_LIMIT = 600  # characters of a step's error in the summary; the UI holds all of it
+
+
+def _scalar_metadata(metadata: Mapping[str, object]) -> str:
+    """A check's plain measurements (numbers, short texts), for a check that gave no description."""
+    values = {name: getattr(value, "value", value) for name, value in metadata.items()}
+    return ", ".join(
+        f"{name}={value}"
+        for name, value in values.items()
+        if isinstance(value, int | float) or (isinstance(value, str) and len(value) < 80)
+    )
+
+
+def _root_error(error):
+    """The innermost error of a step failure: the step's own, not Dagster's wrapper."""
     while error.cause is not None:
         error = error.cause
-    return error.message.strip()  # Dagster's message already starts with the error's class
+    return error
+
+
+def _root_message(error) -> str:
+    return _root_error(error).message.strip()  # Dagster's message already starts with the error's class
 
 
 def failure_report(result: dg.ExecuteInProcessResult, warehouse_root: Path) -> str:
@@ -127,17 +145,28 @@ def failure_report(result: dg.ExecuteInProcessResult, warehouse_root: Path) -> s
     from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 
     lines = [f"The run {result.run_id} failed:"]
+    failed: dict[dg.AssetCheckKey, list[dg.AssetCheckEvaluation]] = {}
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
-            key = evaluation.asset_check_key
-            lines.append(
-                f"  check {key.asset_key.to_user_string()}:{key.name} failed: {evaluation.description or ''}".rstrip()
-            )
-            if key.name == "model_gate":
-                lines += gate_lines(ParquetWarehouse(warehouse_root).read_json("model_evaluation")["gate"])
+            failed.setdefault(evaluation.asset_check_key, []).append(evaluation)
+    # One line per check, however many partitions it failed on: the first failure says why.
+    for key, evaluations in failed.items():
+        first = evaluations[0]
+        why = first.description or _scalar_metadata(first.metadata)
+        partitions = sorted(e.partition for e in evaluations if e.partition)
+        where = f" [{len(partitions)} partitions, {partitions[0]} .. {partitions[-1]}]" if len(partitions) > 1 else ""
+        lines.append(f"  check {key.asset_key.to_user_string()}:{key.name} failed: {why}{where}".rstrip())
+        if key.name == "model_gate":
+            lines += gate_lines(ParquetWarehouse(warehouse_root).read_json("model_evaluation")["gate"])
     for event in result.all_events:
-        if event.is_step_failure:
-            lines.append(f"  step {event.step_key} failed: {_root_message(event.step_failure_data.error)}")
+        # A step that only reports failed blocking checks is said above, check by check.
+        if (
+            event.is_step_failure
+            and _root_error(event.step_failure_data.error).cls_name != "DagsterAssetCheckFailedError"
+        ):
+            message = _root_message(event.step_failure_data.error)
+            cut = f" ... ({len(message):,} characters in all)" if len(message) > MESSAGE_LIMIT else ""
+            lines.append(f"  step {event.step_key} failed: {message[:MESSAGE_LIMIT]}{cut}")
         elif event.event_type == dg.DagsterEventType.RESOURCE_INIT_FAILURE:
             # A resource that cannot start (a missing secret, a bad setting) fails before any step.
             error = getattr(event.event_specific_data, "error", None)
