@@ -39,7 +39,7 @@ from mmrisk_dagster.ml.labels import build_labels  # noqa: E402
 from mmrisk_dagster.ml.metrics import binary_metrics, mean_std  # noqa: E402
 from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, PanelSpec, assemble_panel  # noqa: E402
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window  # noqa: E402
-from mmrisk_dagster.ml.text import EmbeddingCache, encode_texts, make_encoder  # noqa: E402
+from mmrisk_dagster.ml.text import EmbeddingCache, encode_texts, make_encoder, tone_axis  # noqa: E402
 from mmrisk_dagster.ml.training import SplitSpec, fit_ensemble, prepare  # noqa: E402
 from benchmarks import BENCHMARK_SALT  # noqa: E402
 from mmrisk_dagster.sources.cleaning import clean as clean_table  # noqa: E402
@@ -59,12 +59,13 @@ def build_panel(config: SyntheticConfig, text_encoder: str, cache: EmbeddingCach
     news, social = clean["news"], clean["social"]
     news_vectors, _ = encode_texts((news["headline"] + ". " + news["body"].fillna("")).str.strip(" .").tolist(), encoder, cache)
     social_vectors, _ = encode_texts(social["text"].tolist(), encoder, cache)
+    axis = tone_axis(encoder, cache)
     embeddings = {
         "fundamentals": fundamentals_asof(clean["fundamentals"], dates, fundamental_feature_columns(clean["fundamentals"]), 130),
         "prices": price_windows(clean["prices"], dates),
         "chart": chart_images(clean["prices"], dates),
-        "news": aggregate_text(news, news_vectors),
-        "social": aggregate_text(social, social_vectors, "author_id"),
+        "news": aggregate_text(news, news_vectors, axis),
+        "social": aggregate_text(social, social_vectors, axis, author_column="author_id"),
     }
     panel = assemble_panel(embeddings, dates, PanelSpec(DEFAULT_MAX_AGE))
     labels = build_labels(clean["prices"], clean["events"], news, horizon=20)

@@ -112,12 +112,14 @@ COLUMNS: dict[str, dict[str, str]] = {
     },
     "news_embedding": {
         **_KEY,
-        "vector": "Mean all-MiniLM-L6-v2 direction of the day's articles plus log1p(count).",
+        "vector": "Mean all-MiniLM-L6-v2 direction of the day's articles, then their tone and log1p(count) "
+        "that day and over the last 5, 20 and 60 business days.",
         "n_items": "Articles that day.",
     },
     "social_embedding": {
         **_KEY,
-        "vector": "Mean all-MiniLM-L6-v2 direction of the day's posts plus log1p(count).",
+        "vector": "Mean all-MiniLM-L6-v2 direction of the day's posts, then their tone and log1p(count) "
+        "that day and over the last 5, 20 and 60 business days.",
         "n_items": "Posts that day.",
         "n_authors": "Distinct (pseudonymized) authors that day.",
     },

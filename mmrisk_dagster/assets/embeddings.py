@@ -7,13 +7,15 @@ import pandas as pd
 
 from mmrisk_dagster.ml.features import (
     PRICE_WINDOW,
+    TEXT_HORIZONS,
+    TEXT_LOOKBACK,
     VOLUME_LOOKBACK,
     aggregate_text,
     chart_images,
     fundamentals_asof,
     price_windows,
 )
-from mmrisk_dagster.ml.text import encode_texts
+from mmrisk_dagster.ml.text import encode_texts, tone_axis
 from mmrisk_dagster.partitions import (
     daily_partitions,
     lookback,
@@ -73,16 +75,21 @@ def chart_image_embedding(context: dg.AssetExecutionContext, prices: pd.DataFram
 
 
 def _text_embedding(name: str, table: str, text_of, author_column: str | None, description: str):
-    @dg.asset(name=name, ins={table: dg.AssetIn()}, kinds={"pytorch", "parquet"}, description=description, **_common)
+    @dg.asset(
+        name=name,
+        ins={table: dg.AssetIn(partition_mapping=lookback(TEXT_LOOKBACK))},
+        kinds={"pytorch", "parquet"},
+        description=description,
+        **_common,
+    )
     def _embed(context: dg.AssetExecutionContext, compute: ComputeResource, **tables: pd.DataFrame) -> pd.DataFrame:
         docs = tables[table]
-        encoder = compute.encoder()
-        vectors, encoded = encode_texts(text_of(docs), encoder, compute.text_cache(), log=context.log.info)
+        encoder, cache = compute.encoder(), compute.text_cache()
+        vectors, encoded = encode_texts(text_of(docs), encoder, cache, log=context.log.info)
         context.add_output_metadata({"newly_encoded_in_run": encoded, "encoder": encoder.name})
         documents = rows_by_partition(docs, context.partition_keys)
-        return with_partition_metadata(
-            context, aggregate_text(docs, vectors, author_column), lambda key, rows: {"documents": len(documents[key])}
-        )
+        aggregated = aggregate_text(docs, vectors, tone_axis(encoder, cache), partition_dates(context), author_column)
+        return with_partition_metadata(context, aggregated, lambda key, rows: {"documents": len(documents[key])})
 
     return _embed
 
@@ -92,14 +99,16 @@ news_embedding = _text_embedding(
     "news",
     lambda docs: (docs["headline"] + ". " + docs["body"].fillna("")).str.strip(" .").tolist(),
     None,
-    "Mean all-MiniLM-L6-v2 vector of each entity-date's news (cached by text hash), plus log count.",
+    "Mean all-MiniLM-L6-v2 vector of each entity-date's news (cached by text hash), then its tone and "
+    f"log count over the day and the trailing {', '.join(map(str, TEXT_HORIZONS))} business days.",
 )
 social_embedding = _text_embedding(
     "social_embedding",
     "social",
     lambda docs: docs["text"].tolist(),
     "author_id",
-    "Mean all-MiniLM-L6-v2 vector of each entity-date's posts (cached by text hash), plus log count.",
+    "Mean all-MiniLM-L6-v2 vector of each entity-date's posts (cached by text hash), then their tone and "
+    f"log count over the day and the trailing {', '.join(map(str, TEXT_HORIZONS))} business days.",
 )
 
 embedding_assets = [

@@ -19,6 +19,7 @@ from mmrisk_dagster.ml.features import (
     CHART_WIDTH,
     PRICE_FEATURES,
     PRICE_WINDOW,
+    TEXT_SUMMARY,
 )
 from mmrisk_dagster.ml.panel import MODALITIES
 from mmrisk_dagster.ml.text import TEXT_DIM
@@ -32,8 +33,9 @@ VECTOR_SPECS = {
         "vector", PRICE_WINDOW * len(PRICE_FEATURES), 0.0, None, norm_per_sqrt_dim=25.0
     ),
     "chart_image_embedding": VectorSpec("image", CHART_HEIGHT * CHART_WIDTH // 8, 1e-6, 0.5),
-    "news_embedding": VectorSpec("vector", TEXT_DIM + 1, 1.0, 10.0),
-    "social_embedding": VectorSpec("vector", TEXT_DIM + 1, 1.0, 10.0),
+    # A unit direction, tones in [-1, 1] and log1p counts: a million documents in 60 days stays under 30.
+    "news_embedding": VectorSpec("vector", TEXT_DIM + len(TEXT_SUMMARY), 1.0, 30.0),
+    "social_embedding": VectorSpec("vector", TEXT_DIM + len(TEXT_SUMMARY), 1.0, 30.0),
 }
 
 

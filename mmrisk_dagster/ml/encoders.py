@@ -1,6 +1,6 @@
 """Modality encoders mapping each modality's input into a d-dimensional space.
 
-* tabular and text vectors: a two-layer MLP;
+* tabular vectors: a two-layer MLP; text vectors: the same over their direction and day's count;
 * price sequences: a GRU over the trading-day window;
 * chart images: a small CNN (a 5x3 convolution striding one trading day, then 3x3 ones), a CPU-sized cousin of the
   Jiang, Kelly & Xiu (2023) network.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmrisk_dagster.ml.features import PRICE_FEATURES
+from mmrisk_dagster.ml.features import PRICE_FEATURES, TEXT_MODALITIES, TEXT_SUMMARY
 
 
 class MLPEncoder(nn.Module):
@@ -70,6 +70,25 @@ class ChartEncoder(nn.Module):
         return self.net(x)
 
 
+class TextEncoder(nn.Module):
+    """The MLP over a text vector's mean direction and the day's log count. The tone and count
+    summaries after them (`features.TEXT_SUMMARY`) reach the model through its wide term only: in
+    one layer norm with the unit direction, counts over months would drown it."""
+
+    def __init__(self, dim: int, d: int):
+        super().__init__()
+        if dim <= len(TEXT_SUMMARY):
+            raise ValueError(
+                f"a text vector of {dim} values has no direction before its {len(TEXT_SUMMARY)} summary values "
+                f"{TEXT_SUMMARY}: embeddings from an older version? Re-materialize the text embeddings"
+            )
+        self.deep_dim = dim - len(TEXT_SUMMARY) + 1
+        self.mlp = MLPEncoder(self.deep_dim, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x[..., : self.deep_dim])
+
+
 def build_encoders(dims: dict[str, int], d: int) -> nn.ModuleDict:
     encoders: dict[str, nn.Module] = {}
     for modality, dim in dims.items():
@@ -77,6 +96,8 @@ def build_encoders(dims: dict[str, int], d: int) -> nn.ModuleDict:
             encoders[modality] = SequenceEncoder(len(PRICE_FEATURES), d)
         elif modality == "chart":
             encoders[modality] = ChartEncoder(d)
+        elif modality in TEXT_MODALITIES:
+            encoders[modality] = TextEncoder(dim, d)
         else:
             encoders[modality] = MLPEncoder(dim, d)
     return nn.ModuleDict(encoders)

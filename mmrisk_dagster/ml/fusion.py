@@ -9,7 +9,8 @@ space), then attended to like the others. The weights `a_m` are the per-score ex
 
 The default logit also gets a *wide* term (Cheng et al. 2016, "Wide & Deep"): a linear function
 of low-dimensional summaries of the modalities that have one (the fundamentals vector, the price
-window's per-feature mean and standard deviation, the text modalities' activity counts),
+window's per-feature mean and standard deviation, the text modalities' tone and activity over the
+day and the trailing 5, 20 and 60 business days),
 standardized on training rows and masked like the attention, plus each such modality's presence
 and age (an offset and a slope: the baselines see presence flags and ages too, and missingness is
 informative). With a few dozen default events a
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrisk_dagster.ml.encoders import build_encoders
-from mmrisk_dagster.ml.features import PRICE_FEATURES
+from mmrisk_dagster.ml.features import PRICE_FEATURES, TEXT_MODALITIES, TEXT_SUMMARY
 
 TASKS = ("default", "log_forward_vol", "movement", "sentiment")
 BINARY_TASKS = ("default", "movement")
@@ -83,25 +84,23 @@ def token_key(modality: str) -> str:
     return f"{modality}:token"
 
 
-TEXT_MODALITIES = ("news", "social")
-
-
 def summary_size(modality: str, dim: int) -> int:
     """Width of `wide_summary` for a modality; 0 for those without one (chart images)."""
     if modality == "prices":
         return 2 * len(PRICE_FEATURES)
     if modality in TEXT_MODALITIES:
-        return 1
+        return len(TEXT_SUMMARY)
     return 0 if modality == "chart" else dim
 
 
 def wide_summary(modality: str, x: torch.Tensor) -> torch.Tensor:
-    """Prices: per-feature mean and std over the window; text: the activity count (the vector's
-    last entry, log1p of the item count); tabular modalities: the vector itself."""
+    """Prices: per-feature mean and std over the window; text: tone and activity over the day and
+    the trailing horizons (the vector's tail, `features.TEXT_SUMMARY`); tabular modalities: the
+    vector itself."""
     if modality == "prices":
         return torch.cat([x.mean(dim=1), x.std(dim=1)], dim=-1)
     if modality in TEXT_MODALITIES:
-        return x[:, -1:]
+        return x[:, -len(TEXT_SUMMARY) :]
     return x
 
 

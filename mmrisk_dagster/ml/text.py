@@ -117,6 +117,43 @@ class EmbeddingCache:
             return count
 
 
+# Plain financial phrases of either tone, written for this purpose (not drawn from any dataset):
+# the direction from the negative ones' mean vector to the positive ones' is a tone axis in the
+# encoder's own space, so a document's tone is one dot product, with nothing fitted.
+TONE_ANCHORS = {
+    "positive": (
+        "profits rise",
+        "strong growth",
+        "shares rally",
+        "analysts upgrade the stock",
+        "beats expectations",
+        "record earnings",
+        "good news for investors",
+        "revenue increased",
+        "bullish",
+    ),
+    "negative": (
+        "losses widen",
+        "shares plunge",
+        "analysts downgrade the stock",
+        "misses expectations",
+        "risk of default",
+        "bankruptcy",
+        "bad news for investors",
+        "revenue decreased",
+        "bearish",
+    ),
+}
+
+
+def tone_axis(encoder: TextEncoder, cache: EmbeddingCache | None = None) -> np.ndarray:
+    """Unit vector from the negative anchors' mean to the positive anchors' mean (`TONE_ANCHORS`)."""
+    positive, _ = encode_texts(list(TONE_ANCHORS["positive"]), encoder, cache)
+    negative, _ = encode_texts(list(TONE_ANCHORS["negative"]), encoder, cache)
+    axis = positive.mean(axis=0) - negative.mean(axis=0)
+    return (axis / max(float(np.linalg.norm(axis)), 1e-12)).astype(np.float32)
+
+
 def encode_texts(
     texts: list[str],
     encoder: TextEncoder,

@@ -6,6 +6,7 @@ from mmrisk_dagster.ml.features import (
     CHART_WIDTH,
     PRICE_FEATURES,
     PRICE_WINDOW,
+    TEXT_SUMMARY,
     aggregate_text,
     chart_images,
     fundamentals_asof,
@@ -14,6 +15,7 @@ from mmrisk_dagster.ml.features import (
     unpack_charts,
 )
 from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, MODALITIES, PanelSpec, assemble_panel
+from mmrisk_dagster.ml.text import HashingEncoder, tone_axis
 from mmrisk_dagster.sources.cleaning import fundamental_feature_columns
 
 
@@ -25,17 +27,19 @@ def _perturb_after(frame, cut, rng, columns):
     return out
 
 
+ENCODER = HashingEncoder()
+AXIS = tone_axis(ENCODER)
+
+
 def _embeddings(clean, dates):
-    texts = clean["news"]
-    news_vectors = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)
-    social = clean["social"]
-    social_vectors = np.random.default_rng(1).normal(size=(len(social), 8)).astype(np.float32)
+    # Vectors from the text itself, so that a changed text changes its vector, tone and summaries.
+    news, social = clean["news"], clean["social"]
     return {
         "fundamentals": fundamentals_asof(clean["fundamentals"], dates, fundamental_feature_columns(clean["fundamentals"])),
         "prices": price_windows(clean["prices"], dates),
         "chart": chart_images(clean["prices"], dates),
-        "news": aggregate_text(texts, news_vectors),
-        "social": aggregate_text(social, social_vectors, "author_id"),
+        "news": aggregate_text(news, ENCODER.encode(news["headline"].tolist()), AXIS, dates),
+        "social": aggregate_text(social, ENCODER.encode(social["text"].tolist()), AXIS, dates, "author_id"),
     }
 
 
@@ -48,11 +52,12 @@ def test_features_at_t_ignore_any_change_after_t(small_clean):
     perturbed["prices"] = _perturb_after(small_clean["prices"], cut, rng, ["open", "high", "low", "close", "volume"])
     filings = small_clean["fundamentals"]
     perturbed["fundamentals"] = _perturb_after(filings, cut, rng, fundamental_feature_columns(filings))
-    # Text after t is replaced wholesale (vectors are drawn per row, so keep row counts).
+    # Text after t is replaced wholesale, and more of it appears: the trailing tone and counts
+    # of days <= t must not move.
     for table, column in (("news", "headline"), ("social", "text")):
         frame = small_clean[table].copy()
-        frame.loc[frame["date"] > cut, column] = "completely different text"
-        perturbed[table] = frame
+        frame.loc[frame["date"] > cut, column] = "shares plunge on bankruptcy fears"
+        perturbed[table] = pd.concat([frame, frame[frame["date"] > cut]], ignore_index=True)
     upto = dates[dates <= cut]
     original = assemble_panel(_embeddings(small_clean, upto), upto, PanelSpec(DEFAULT_MAX_AGE))
     changed = assemble_panel(_embeddings(perturbed, upto), upto, PanelSpec(DEFAULT_MAX_AGE))
@@ -116,10 +121,29 @@ def test_text_aggregation_means_and_counts():
         {"entity_id": ["a", "a", "b"], "date": pd.to_datetime(["2024-01-02"] * 3), "author_id": ["x", "y", "x"]}
     )
     vectors = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
-    out = aggregate_text(docs, vectors, "author_id").set_index("entity_id")
+    out = aggregate_text(docs, vectors, np.array([1.0, -1.0]), author_column="author_id").set_index("entity_id")
     assert out.loc["a", "n_items"] == 2 and out.loc["a", "n_authors"] == 2
     np.testing.assert_allclose(out.loc["a", "vector"][:2], [np.sqrt(0.5), np.sqrt(0.5)], rtol=1e-5)
-    assert out.loc["b", "vector"][-1] == np.float32(np.log1p(1))
+    summary = dict(zip(TEXT_SUMMARY, out.loc["a", "vector"][2:]))
+    assert summary["tone"] == 0.0 and summary["log_count"] == np.float32(np.log1p(2))
+    assert dict(zip(TEXT_SUMMARY, out.loc["b", "vector"][2:]))["tone"] == 0.0
+
+
+def test_text_summaries_average_tone_and_count_items_over_trailing_business_days():
+    """One entity with posts on days 0, 3 and 30 (business days): on day 30 the 5-day window holds
+    that day alone, the 60-day window all three; rows are emitted for the asked dates only."""
+    days = pd.bdate_range("2024-01-01", periods=31)
+    docs = pd.DataFrame({"entity_id": "a", "date": days[[0, 3, 3, 30]]})
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)  # tones +1, -1, -1, +1
+    out = aggregate_text(docs, vectors, np.array([1.0, -1.0]), dates=days[[3, 30]]).set_index("date")
+    assert list(out.index) == [days[3], days[30]]
+    day3, day30 = (dict(zip(TEXT_SUMMARY, out.loc[d, "vector"][2:])) for d in (days[3], days[30]))
+    assert day3["tone"] == -1.0 and day3["log_count"] == np.float32(np.log1p(2))
+    assert day3["tone_5d"] == np.float32(-1 / 3) and day3["log_count_5d"] == np.float32(np.log1p(3))
+    assert day30["tone_5d"] == 1.0 and day30["log_count_5d"] == np.float32(np.log1p(1))
+    assert day30["tone_20d"] == 1.0, "days 0 and 3 are more than 20 business days before day 30"
+    assert day30["tone_60d"] == 0.0 and day30["log_count_60d"] == np.float32(np.log1p(4))
+    assert len(out.loc[days[30], "vector"]) == 2 + len(TEXT_SUMMARY)
 
 
 def test_panel_carries_sparse_modalities_forward_with_their_age():

@@ -21,7 +21,7 @@ from mmrisk_dagster.ml.training import (
 )
 from tests.unit.test_registry import NORMAL_VAR
 
-DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 385, "social": 385}
+DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 392, "social": 392}
 
 
 def _arrays(n=120, seed=0, days=40):
@@ -148,7 +148,12 @@ def test_wide_term_learns_a_planted_monotone_signal_within_two_epochs():
     # The same seed without the wide term learns the same signal more slowly.
     assert aucs[True] > 0.9 and aucs[True] > aucs[False] + 0.01
     weights = models[True].wide["fundamentals"].weight.detach().numpy()[0]
-    assert weights[0] > 2 * np.abs(weights[1:]).max()
+    # Every other wide input (the other filing features, the window moments, the text summaries)
+    # is noise here: the planted one has the largest weight of all, by half again at least.
+    others = [np.abs(weights[1:]).max()] + [
+        np.abs(layer.weight.detach().numpy()).max() for m, layer in models[True].wide.items() if m != "fundamentals"
+    ]
+    assert weights[0] > 1.5 * max(others)
 
 
 def test_the_wide_term_learns_that_falling_silent_is_a_risk():
@@ -166,7 +171,9 @@ def test_the_wide_term_learns_that_falling_silent_is_a_risk():
     held_out = np.concatenate([index["gate"], index["test"]])
     auc = binary_metrics(labels.values["default"][held_out], sigmoid(predict(model, arrays.subset(held_out))["default"]))["auc"]
     assert auc > 0.75, auc
-    assert model.availability[news, 0].item() < -0.2, "news being there lowers the default log-odds"
+    offsets = model.availability[:, 0].detach().numpy()
+    others = np.delete(offsets, news)
+    assert offsets[news] < -0.1 and offsets[news] < 1.5 * others.min(), f"news being there lowers the log-odds: {offsets}"
 
 
 def test_training_is_seeded_and_uses_only_train_and_validation_rows():

@@ -36,18 +36,18 @@ def vectors_valid(frame):
 
 
 def test_embedding_check_is_error_for_broken_vectors_and_warn_for_odd_norms():
-    good = np.r_[np.eye(384)[0], 0.7]
+    good = np.r_[np.eye(384)[0], 0.7, 0.1, 0.0, 0.2, -0.1, 1.1, 2.3, 3.0]  # direction, then TEXT_SUMMARY
     assert vectors_valid(_embedding([good, good])).passed
     broken = vectors_valid(_embedding([good, np.r_[good[:-1], np.nan]]))
     assert not broken.passed and broken.severity.value == "ERROR"
     short = vectors_valid(_embedding([good[:100], good[:100]]))
-    assert not short.passed and short.severity.value == "ERROR" and short.metadata["expected_dimension"].value == 385
-    odd = vectors_valid(_embedding([good, np.zeros(385)]))
+    assert not short.passed and short.severity.value == "ERROR" and short.metadata["expected_dimension"].value == 392
+    odd = vectors_valid(_embedding([good, np.zeros(392)]))
     assert not odd.passed and odd.severity.value == "WARN" and odd.metadata["norm_out_of_range_rows"].value == 1
 
 
 def test_partitions_without_rows_are_judged_on_an_empty_frame():
-    frame = _embedding([np.r_[np.eye(384)[0], 0.7]])
+    frame = _embedding([np.r_[np.eye(384)[0], 0.7, 0.1, 0.0, 0.2, -0.1, 1.1, 2.3, 3.0]])
     parts = rows_by_partition(frame, KEYS)
     assert [len(parts[k]) for k in KEYS] == [1, 0, 0]
     assert vectors_valid(parts["2024-01-03"]).passed
