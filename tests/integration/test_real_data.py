@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 from mmrisk_dagster.ml.labels import DOWN_THRESHOLD, UP_THRESHOLD, build_labels
-from mmrisk_dagster.ml.real_data import UCI_FUSION, credit_task, prepare_credit, sentiment_task
+from mmrisk_dagster.ml.real_data import (
+    UCI_FUSION,
+    credit_task,
+    prepare_credit,
+    sentiment_cross_validation,
+    sentiment_split,
+    sentiment_task,
+)
 from mmrisk_dagster.ml.sentiment import SentimentConfig
 from mmrisk_dagster.sources import read_source_table
 from mmrisk_dagster.sources.cleaning import clean
@@ -93,6 +100,19 @@ def test_phrasebank_adapter_and_short_sentiment_task():
     # Even from 300 sentences MiniLM beats always answering "neutral" (59%).
     assert out["frozen_minilm_logreg"]["accuracy"] > 0.6
     assert out["accuracy"]["mean"] > 0.5 and 0 < out["macro_f1"]["mean"] <= 1
+
+
+@needs(PHRASEBANK)
+def test_sentiment_cross_validation_never_reads_the_evaluation_sentences():
+    news = clean("news", read("phrasebank", "news", PHRASEBANK), TEST_SALT).clean.sample(frac=0.1, random_state=0)
+    config = SentimentConfig(trainable_layers=1, epochs=1)
+    out = sentiment_cross_validation(news, config, folds=3)
+    training, evaluation = sentiment_split(news)
+    assert out["n"] == len(training) and len(out["held_out_accuracy_per_epoch"]) == 3
+    assert 0.5 < out["accuracy"] <= 1
+    # Whatever the evaluation sentences say, the selection figures are the same.
+    garbled = news.assign(headline=news["headline"].where(~news["doc_id"].isin(evaluation["doc_id"]), "lorem ipsum"))
+    assert sentiment_cross_validation(garbled, config, folds=3)["accuracy"] == out["accuracy"]
 
 
 @needs(UCI)
