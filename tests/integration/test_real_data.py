@@ -115,6 +115,22 @@ def test_sentiment_cross_validation_never_reads_the_evaluation_sentences():
     assert sentiment_cross_validation(garbled, config, folds=3)["accuracy"] == out["accuracy"]
 
 
+@needs(PHRASEBANK)
+def test_the_zero_shot_tone_axis_ranks_positive_above_negative_sentences():
+    """The tone in the text summaries is fitted on nothing: on sentences that people labelled it
+    must still put the positive ones above the negative ones."""
+    from sklearn.metrics import roc_auc_score
+
+    from mmrisk_dagster.ml.minilm import MiniLMEncoder
+    from mmrisk_dagster.ml.text import tone_axis
+
+    news = clean("news", read("phrasebank", "news", PHRASEBANK), TEST_SALT).clean
+    polar = news[news["sentiment_label"] != "neutral"].sample(600, random_state=0)
+    encoder = MiniLMEncoder()
+    tone = encoder.encode(polar["headline"].tolist()) @ tone_axis(encoder)
+    assert roc_auc_score(polar["sentiment_label"] == "positive", tone) > 0.8
+
+
 @needs(UCI)
 def test_uci_credit_adapter_and_short_default_task():
     fundamentals = clean("fundamentals", read("uci_credit", "fundamentals", UCI), TEST_SALT).clean
