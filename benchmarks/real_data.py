@@ -236,13 +236,14 @@ def main() -> None:
     # Datasets not run this time keep their last figures: one dataset can be re-measured alone.
     results: dict = json.loads(out.read_text()) if out.exists() else {}
     results.pop("markdown", None)
-    ran = []
     if args.phrasebank_cv:
         # Selection, not evaluation: each run is kept beside the earlier ones, nothing else is run.
         trial = cross_validate_phrasebank(args, progress)
         results.setdefault("phrasebank_cross_validation", []).append(trial)
         progress(f"phrasebank cross-validation: accuracy {trial['accuracy']:.4f}, macro F1 {trial['macro_f1']:.4f}")
-        args.stocknet = args.phrasebank = args.uci = None
+        out.write_text(json.dumps({**results, "markdown": markdown_table(results)}, indent=2, default=str))
+        return
+    ran = []
     for name, path, run in (("stocknet", args.stocknet, run_stocknet), ("phrasebank", args.phrasebank, run_phrasebank),
                             ("uci_credit", args.uci, run_uci)):
         if not path:
