@@ -32,7 +32,8 @@ import torch  # noqa: E402
 
 from mmrisk_dagster.ml.baselines import entity_date_texts  # noqa: E402
 from mmrisk_dagster.ml.evaluation import evaluate, member_summary  # noqa: E402
-from mmrisk_dagster.ml.features import aggregate_text, chart_images, fundamentals_asof, price_windows  # noqa: E402
+from mmrisk_dagster.ml.features import chart_images, fundamentals_asof, price_windows  # noqa: E402
+from mmrisk_dagster.ml.text_summary import aggregate_text  # noqa: E402
 from mmrisk_dagster.ml.fusion import FusionConfig  # noqa: E402
 from mmrisk_dagster.ml.inputs import infer_dims  # noqa: E402
 from mmrisk_dagster.ml.labels import build_labels  # noqa: E402

@@ -119,7 +119,8 @@ COLUMNS: dict[str, dict[str, str]] = {
     "social_embedding": {
         **_KEY,
         "vector": "Mean all-MiniLM-L6-v2 direction of the day's posts, then their tone and log1p(count) "
-        "that day and over the last 5, 20 and 60 business days.",
+        "that day and over the last 5, 20 and 60 business days, then over 20 days log1p(distinct authors), "
+        "the top author's share and the share of repeated texts, and the day's burst against 60 days.",
         "n_items": "Posts that day.",
         "n_authors": "Distinct (pseudonymized) authors that day.",
     },

@@ -7,15 +7,13 @@ import pandas as pd
 
 from mmrisk_dagster.ml.features import (
     PRICE_WINDOW,
-    TEXT_HORIZONS,
-    TEXT_LOOKBACK,
     VOLUME_LOOKBACK,
-    aggregate_text,
     chart_images,
     fundamentals_asof,
     price_windows,
 )
 from mmrisk_dagster.ml.text import encode_texts, tone_axis
+from mmrisk_dagster.ml.text_summary import AUTHOR_WINDOW, TEXT_HORIZONS, TEXT_LOOKBACK, aggregate_text
 from mmrisk_dagster.partitions import (
     daily_partitions,
     lookback,
@@ -108,7 +106,9 @@ social_embedding = _text_embedding(
     lambda docs: docs["text"].tolist(),
     "author_id",
     "Mean all-MiniLM-L6-v2 vector of each entity-date's posts (cached by text hash), then their tone and "
-    f"log count over the day and the trailing {', '.join(map(str, TEXT_HORIZONS))} business days.",
+    f"log count over the day and the trailing {', '.join(map(str, TEXT_HORIZONS))} business days, and their "
+    f"authors' behaviour over {AUTHOR_WINDOW} days (distinct authors, the top author's share, repeated texts) "
+    "and the day's burst.",
 )
 
 embedding_assets = [

@@ -19,10 +19,10 @@ from mmrisk_dagster.ml.features import (
     CHART_WIDTH,
     PRICE_FEATURES,
     PRICE_WINDOW,
-    TEXT_SUMMARY,
 )
 from mmrisk_dagster.ml.panel import MODALITIES
 from mmrisk_dagster.ml.text import TEXT_DIM
+from mmrisk_dagster.ml.text_summary import SUMMARIES
 from mmrisk_dagster.partitions import daily_partitions, per_partition, rows_by_partition
 from mmrisk_dagster.resources import WarehouseResource
 from mmrisk_dagster.sources.calendar import business_day_offset, business_days
@@ -33,9 +33,10 @@ VECTOR_SPECS = {
         "vector", PRICE_WINDOW * len(PRICE_FEATURES), 0.0, None, norm_per_sqrt_dim=25.0
     ),
     "chart_image_embedding": VectorSpec("image", CHART_HEIGHT * CHART_WIDTH // 8, 1e-6, 0.5),
-    # A unit direction, tones in [-1, 1] and log1p counts: a million documents in 60 days stays under 30.
-    "news_embedding": VectorSpec("vector", TEXT_DIM + len(TEXT_SUMMARY), 1.0, 30.0),
-    "social_embedding": VectorSpec("vector", TEXT_DIM + len(TEXT_SUMMARY), 1.0, 30.0),
+    # A unit direction, tones and shares in [-1, 1], log1p counts and a burst: a million documents
+    # in 60 days stays under 30.
+    "news_embedding": VectorSpec("vector", TEXT_DIM + len(SUMMARIES["news"]), 1.0, 30.0),
+    "social_embedding": VectorSpec("vector", TEXT_DIM + len(SUMMARIES["social"]), 1.0, 30.0),
 }
 
 

@@ -3,7 +3,7 @@
 * TF-IDF + logistic regression on the text of each entity-date (its news of the last days and
   its posts of the day);
 * HistGradientBoosting on every tabular feature of the panel: ranked fundamentals, the raw price
-  window and its summary statistics, text activity counts over the day and trailing horizons, and modality ages;
+  window and its summary statistics, text activity counts over the day and trailing horizons, the posts' author behaviour, and modality ages;
 * a linear support-vector machine on the same standardized tabular features.
 
 Every fitted baseline is scored with `risk_score` (higher = riskier), which is all an AUC needs.
@@ -20,8 +20,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from mmrisk_dagster.ml.features import PRICE_FEATURES, TEXT_COUNTS, TEXT_SUMMARY
+from mmrisk_dagster.ml.features import PRICE_FEATURES
 from mmrisk_dagster.ml.inputs import PanelArrays
+from mmrisk_dagster.ml.text_summary import SUMMARIES, activity_columns
 from mmrisk_dagster.sources.calendar import business_day_ordinal
 
 
@@ -61,12 +62,12 @@ def tabular_features(arrays: PanelArrays) -> np.ndarray:
             window[:, :, 1].mean(axis=1, keepdims=True),
             window[:, :, 4].mean(axis=1, keepdims=True),
         ]
-    for text in ("news", "social"):
+    for text, names in SUMMARIES.items():
         if text in arrays.inputs:
-            # The activity counts of the text summary; its tone is the text encoder's reading of
-            # the content, which the tabular baselines do not see (TF-IDF reads the text itself).
-            summary = arrays.inputs[text][:, -len(TEXT_SUMMARY) :]
-            columns.append(summary[:, list(TEXT_COUNTS)])
+            # Counts and author behaviour from the text summary; its tone is the text encoder's
+            # reading of the content, which the tabular baselines do not see (TF-IDF reads the text).
+            summary = arrays.inputs[text][:, -len(names) :]
+            columns.append(summary[:, activity_columns(text)])
     # Absent modalities hold zeros; the presence flags let the trees tell them apart.
     columns += [arrays.present.astype(np.float32), arrays.age]
     return np.hstack(columns).astype(np.float32)

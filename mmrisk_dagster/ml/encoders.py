@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmrisk_dagster.ml.features import PRICE_FEATURES, TEXT_MODALITIES, TEXT_SUMMARY
+from mmrisk_dagster.ml.features import PRICE_FEATURES
+from mmrisk_dagster.ml.text_summary import SUMMARIES
 
 
 class MLPEncoder(nn.Module):
@@ -71,18 +72,18 @@ class ChartEncoder(nn.Module):
 
 
 class TextEncoder(nn.Module):
-    """The MLP over a text vector's mean direction and the day's log count. The tone and count
-    summaries after them (`features.TEXT_SUMMARY`) reach the model through its wide term only: in
+    """The MLP over a text vector's mean direction and the day's log count. The rest of the
+    summary after them (`text_summary.SUMMARIES`) reaches the model through its wide term only: in
     one layer norm with the unit direction, counts over months would drown it."""
 
-    def __init__(self, dim: int, d: int):
+    def __init__(self, dim: int, d: int, summary: tuple[str, ...]):
         super().__init__()
-        if dim <= len(TEXT_SUMMARY):
+        if dim <= len(summary):
             raise ValueError(
-                f"a text vector of {dim} values has no direction before its {len(TEXT_SUMMARY)} summary values "
-                f"{TEXT_SUMMARY}: embeddings from an older version? Re-materialize the text embeddings"
+                f"a text vector of {dim} values has no direction before its {len(summary)} summary values "
+                f"{summary}: embeddings from an older version? Re-materialize the text embeddings"
             )
-        self.deep_dim = dim - len(TEXT_SUMMARY) + 1
+        self.deep_dim = dim - len(summary) + 1
         self.mlp = MLPEncoder(self.deep_dim, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,8 +97,8 @@ def build_encoders(dims: dict[str, int], d: int) -> nn.ModuleDict:
             encoders[modality] = SequenceEncoder(len(PRICE_FEATURES), d)
         elif modality == "chart":
             encoders[modality] = ChartEncoder(d)
-        elif modality in TEXT_MODALITIES:
-            encoders[modality] = TextEncoder(dim, d)
+        elif modality in SUMMARIES:
+            encoders[modality] = TextEncoder(dim, d, SUMMARIES[modality])
         else:
             encoders[modality] = MLPEncoder(dim, d)
     return nn.ModuleDict(encoders)

@@ -5,9 +5,9 @@
   "(Re-)Imag(in)ing Price Trends": 3 pixels per day (open tick, high-low bar, close tick), a
   moving-average line, and a volume pane, black and white, stored bit-packed;
 * fundamentals: point-in-time as-of join on the usable date of each filing, then cross-sectional
-  rank normalization per date, with the filing's age;
-* text: mean of L2-normalized document vectors per entity-date, plus its tone and activity over
-  the day and trailing horizons (`TEXT_SUMMARY`).
+  rank normalization per date, with the filing's age.
+
+Text embeddings and their summaries live in `ml.text_summary`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mmrisk_dagster.sources.calendar import business_day_ordinal, business_days_between
+from mmrisk_dagster.sources.calendar import business_days_between
 
 PRICE_WINDOW = 20
 PRICE_FEATURES = ("log_return", "log_range", "log_body", "log_gap", "volume_z")
@@ -169,74 +169,3 @@ def fundamentals_asof(
             "age_days": joined["age_days"].to_numpy(),
         }
     ).sort_values(["date", "entity_id"], ignore_index=True)
-
-
-# Tone and activity of an entity's text over the day and the trailing horizons (business days):
-# the slow latent risks (distress, a run of bad news) show through daily noise only when averaged.
-TEXT_HORIZONS = (5, 20, 60)
-TEXT_LOOKBACK = max(TEXT_HORIZONS)
-TEXT_MODALITIES = ("news", "social")
-TEXT_SUMMARY = (
-    "log_count",
-    "tone",
-    *(f"tone_{h}d" for h in TEXT_HORIZONS),
-    *(f"log_count_{h}d" for h in TEXT_HORIZONS),
-)
-TEXT_COUNTS = tuple(i for i, name in enumerate(TEXT_SUMMARY) if name.startswith("log_count"))
-
-
-def trailing_sums(entity: np.ndarray, day: np.ndarray, values: np.ndarray, horizon: int) -> np.ndarray:
-    """Per row, the sum of `values` over the same entity's rows whose business-day ordinal `day` is
-    in (day - horizon, day]: rows must be sorted by entity, then day, with one row per entity-day."""
-    codes = pd.factorize(entity)[0].astype(np.int64)
-    key = codes * (int(day.max()) + horizon + 1) + day  # sorted; an entity's keys never reach the next's
-    start = np.searchsorted(key, key - horizon, side="right")
-    total = np.cumsum(values, axis=0)
-    before = np.where((start > 0)[:, None] if values.ndim > 1 else start > 0, total[start - 1], 0.0)
-    return total - before
-
-
-def aggregate_text(
-    docs: pd.DataFrame,
-    vectors: np.ndarray,
-    tone_axis: np.ndarray,
-    dates=None,
-    author_column: str | None = None,
-) -> pd.DataFrame:
-    """entity_id, date, vector, n_items (, n_authors) per entity-date with documents, for `dates`
-    (every date of `docs` without). The vector is the mean direction of the day's document vectors
-    followed by `TEXT_SUMMARY`: the day's log1p count and mean tone (each document's vector on
-    `tone_axis`), then mean tone and log1p count over each trailing horizon. `docs` must reach
-    `TEXT_LOOKBACK` business days before the first of `dates` for the horizons to be whole; a
-    value at date t reads documents dated <= t only."""
-    if len(docs) == 0:
-        columns = {"entity_id": [], "date": pd.Series(dtype="datetime64[ns]"), "vector": [], "n_items": []}
-        return pd.DataFrame(columns)
-    # Entity-days sorted by entity, then date: the order the trailing sums need.
-    index = pd.MultiIndex.from_frame(docs[["entity_id", "date"]].reset_index(drop=True))
-    uniques = index.unique().sort_values()
-    group_ids = uniques.get_indexer(index)
-    sums = np.zeros((len(uniques), vectors.shape[1]), dtype=np.float64)
-    np.add.at(sums, group_ids, vectors)
-    counts = np.bincount(group_ids, minlength=len(uniques)).astype(np.float64)
-    tone_sums = np.bincount(group_ids, weights=vectors @ tone_axis, minlength=len(uniques))
-    means = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
-    entity = uniques.get_level_values(0).to_numpy()
-    day = business_day_ordinal(uniques.get_level_values(1))
-    summary = [np.log1p(counts), tone_sums / counts]
-    windows = [trailing_sums(entity, day, np.stack([tone_sums, counts], axis=1), h) for h in TEXT_HORIZONS]
-    summary += [w[:, 0] / w[:, 1] for w in windows] + [np.log1p(w[:, 1]) for w in windows]
-    out = pd.DataFrame(
-        {
-            "entity_id": entity,
-            "date": uniques.get_level_values(1),
-            "vector": list(np.hstack([means, np.stack(summary, axis=1)]).astype(np.float32)),
-            "n_items": counts.astype(np.int64),
-        }
-    )
-    if author_column is not None:
-        authors = pd.Series(docs[author_column].to_numpy()).groupby(group_ids).nunique()
-        out["n_authors"] = authors.reindex(range(len(uniques))).to_numpy()
-    if dates is not None:
-        out = out[out["date"].isin(pd.DatetimeIndex(dates))]
-    return out.sort_values(["date", "entity_id"], ignore_index=True)

@@ -10,7 +10,7 @@ space), then attended to like the others. The weights `a_m` are the per-score ex
 The default logit also gets a *wide* term (Cheng et al. 2016, "Wide & Deep"): a linear function
 of low-dimensional summaries of the modalities that have one (the fundamentals vector, the price
 window's per-feature mean and standard deviation, the text modalities' tone and activity over the
-day and the trailing 5, 20 and 60 business days),
+day and the trailing 5, 20 and 60 business days, the posts' authors' behaviour),
 standardized on training rows and masked like the attention, plus each such modality's presence
 and age (an offset and a slope: the baselines see presence flags and ages too, and missingness is
 informative). With a few dozen default events a
@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrisk_dagster.ml.encoders import build_encoders
-from mmrisk_dagster.ml.features import PRICE_FEATURES, TEXT_MODALITIES, TEXT_SUMMARY
+from mmrisk_dagster.ml.features import PRICE_FEATURES
+from mmrisk_dagster.ml.text_summary import SUMMARIES
 
 TASKS = ("default", "log_forward_vol", "movement", "sentiment")
 BINARY_TASKS = ("default", "movement")
@@ -88,19 +89,19 @@ def summary_size(modality: str, dim: int) -> int:
     """Width of `wide_summary` for a modality; 0 for those without one (chart images)."""
     if modality == "prices":
         return 2 * len(PRICE_FEATURES)
-    if modality in TEXT_MODALITIES:
-        return len(TEXT_SUMMARY)
+    if modality in SUMMARIES:
+        return len(SUMMARIES[modality])
     return 0 if modality == "chart" else dim
 
 
 def wide_summary(modality: str, x: torch.Tensor) -> torch.Tensor:
     """Prices: per-feature mean and std over the window; text: tone and activity over the day and
-    the trailing horizons (the vector's tail, `features.TEXT_SUMMARY`); tabular modalities: the
-    vector itself."""
+    the trailing horizons, and for posts their authors' behaviour (the vector's tail,
+    `text_summary.SUMMARIES`); tabular modalities: the vector itself."""
     if modality == "prices":
         return torch.cat([x.mean(dim=1), x.std(dim=1)], dim=-1)
-    if modality in TEXT_MODALITIES:
-        return x[:, -len(TEXT_SUMMARY) :]
+    if modality in SUMMARIES:
+        return x[:, -len(SUMMARIES[modality]) :]
     return x
 
 

@@ -13,6 +13,8 @@ from mmrisk_dagster.ml.features import (
     unpack_charts,
 )
 from mmrisk_dagster.ml.panel import MODALITIES, VECTOR_COLUMN
+from mmrisk_dagster.ml.text import TEXT_DIM
+from mmrisk_dagster.ml.text_summary import SUMMARIES
 
 AGE_SCALE = 20.0
 
@@ -50,13 +52,21 @@ def _stack(values: pd.Series, dim: int, dtype) -> np.ndarray:
 
 
 def infer_dims(panel: pd.DataFrame) -> dict[str, int]:
-    """Flat input size of each modality observed at least once in `panel`."""
+    """Flat input size of each modality observed at least once in `panel`. A text vector must end
+    with its whole summary (`text_summary.SUMMARIES`) after the encoder's direction."""
     dims = {}
     for m in MODALITIES:
         column = panel[f"{m}_{VECTOR_COLUMN[m]}"][panel[f"{m}_present"].astype(bool)]
         if len(column):
             first = column.iloc[0]
             dims[m] = len(first) if isinstance(first, bytes) else int(np.asarray(first).size)
+    for m, names in SUMMARIES.items():
+        if m in dims and dims[m] != TEXT_DIM + len(names):
+            raise ValueError(
+                f"modality_panel: {m} vectors have {dims[m]} values where the text encoder's {TEXT_DIM} and the "
+                f"{len(names)}-value summary make {TEXT_DIM + len(names)}: the {m}_embedding partitions were "
+                f"written by an older version. Re-materialize {m}_embedding and modality_panel over the range"
+            )
     return dims
 
 

@@ -6,8 +6,6 @@ from mmrisk_dagster.ml.features import (
     CHART_WIDTH,
     PRICE_FEATURES,
     PRICE_WINDOW,
-    TEXT_SUMMARY,
-    aggregate_text,
     chart_images,
     fundamentals_asof,
     price_windows,
@@ -16,6 +14,7 @@ from mmrisk_dagster.ml.features import (
 )
 from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, MODALITIES, PanelSpec, assemble_panel
 from mmrisk_dagster.ml.text import HashingEncoder, tone_axis
+from mmrisk_dagster.ml.text_summary import AUTHOR_SUMMARY, TEXT_SUMMARY, aggregate_text
 from mmrisk_dagster.sources.cleaning import fundamental_feature_columns
 
 
@@ -121,12 +120,40 @@ def test_text_aggregation_means_and_counts():
         {"entity_id": ["a", "a", "b"], "date": pd.to_datetime(["2024-01-02"] * 3), "author_id": ["x", "y", "x"]}
     )
     vectors = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
+    docs["text"] = ["up", "down", "flat"]
     out = aggregate_text(docs, vectors, np.array([1.0, -1.0]), author_column="author_id").set_index("entity_id")
     assert out.loc["a", "n_items"] == 2 and out.loc["a", "n_authors"] == 2
     np.testing.assert_allclose(out.loc["a", "vector"][:2], [np.sqrt(0.5), np.sqrt(0.5)], rtol=1e-5)
-    summary = dict(zip(TEXT_SUMMARY, out.loc["a", "vector"][2:]))
+    summary = dict(zip(TEXT_SUMMARY + AUTHOR_SUMMARY, out.loc["a", "vector"][2:]))
     assert summary["tone"] == 0.0 and summary["log_count"] == np.float32(np.log1p(2))
+    assert summary["top_author_share_20d"] == 0.5 and summary["repeated_share_20d"] == 0.0
     assert dict(zip(TEXT_SUMMARY, out.loc["b", "vector"][2:]))["tone"] == 0.0
+    assert len(out.loc["b", "vector"]) == 2 + len(TEXT_SUMMARY) + len(AUTHOR_SUMMARY)
+    assert len(aggregate_text(docs, vectors, np.array([1.0, -1.0]))["vector"][0]) == 2 + len(TEXT_SUMMARY)
+
+
+def test_author_behaviour_sees_one_account_repeating_itself_in_a_burst():
+    """Entity a: one post a day by different people for 30 business days, then on day 30 one
+    account posts the same text five times. Entity b stays quiet and varied."""
+    days = pd.bdate_range("2024-01-01", periods=31)
+    calm = pd.DataFrame({"entity_id": "a", "date": days[:30], "author_id": [f"u{i}" for i in range(30)],
+                         "text": [f"note {i}" for i in range(30)]})
+    bot = pd.DataFrame({"entity_id": "a", "date": days[30], "author_id": "bot", "text": ["Buy   NOW"] * 4 + ["buy now"]})
+    other = pd.DataFrame({"entity_id": "b", "date": days[[25, 30]], "author_id": ["x", "y"], "text": ["p", "q"]})
+    docs = pd.concat([calm, bot, other], ignore_index=True)
+    vectors = np.ones((len(docs), 2), dtype=np.float32)
+    out = aggregate_text(docs, vectors, np.array([1.0, 0.0]), dates=days[[29, 30]], author_column="author_id")
+    rows = {(r.entity_id, r.date): dict(zip(AUTHOR_SUMMARY, r.vector[-len(AUTHOR_SUMMARY):])) for r in out.itertuples()}
+    before, during = rows[("a", days[29])], rows[("a", days[30])]
+    # The last 20 business days up to day 29 hold 20 posts by 20 people, none repeated.
+    assert before["log_authors_20d"] == np.float32(np.log1p(20)) and before["top_author_share_20d"] == np.float32(0.05)
+    # The burst compares the day with the mean over 60 business days, days before any post as 0.
+    assert before["repeated_share_20d"] == 0.0 and before["burst"] == np.float32(np.log1p(1) - np.log1p(29 / 60))
+    # Day 30's window: 19 calm posts and the bot's 5, the same text once spacing and case are ignored.
+    assert during["log_authors_20d"] == np.float32(np.log1p(20))
+    assert during["top_author_share_20d"] == np.float32(5 / 24) and during["repeated_share_20d"] == np.float32(5 / 24)
+    assert during["burst"] == np.float32(np.log1p(5) - np.log1p(30 / 60))
+    assert rows[("b", days[30])]["top_author_share_20d"] == 0.5
 
 
 def test_text_summaries_average_tone_and_count_items_over_trailing_business_days():
@@ -170,3 +197,17 @@ def test_missing_policies_fill_absent_vectors():
         np.testing.assert_allclose(panel.loc["b", "news_vector"], expected)
         assert not panel.loc["b", "news_present"], "the mask always records what was observed"
         assert panel.loc["b", "missing_policy"] == policy
+
+
+def test_a_panel_with_text_vectors_of_an_older_layout_is_refused_naming_the_fix():
+    import pytest
+
+    from mmrisk_dagster.ml.inputs import infer_dims
+
+    dates = pd.bdate_range("2024-01-01", periods=3)
+    old = pd.DataFrame({"entity_id": "a", "date": dates, "vector": [np.ones(385, np.float32)] * 3})
+    panel = assemble_panel({"news": old}, dates, PanelSpec(DEFAULT_MAX_AGE))
+    with pytest.raises(ValueError, match="news vectors have 385 values .* Re-materialize news_embedding"):
+        infer_dims(panel)
+    current = old.assign(vector=[np.ones(384 + len(TEXT_SUMMARY), np.float32)] * 3)
+    assert infer_dims(assemble_panel({"news": current}, dates, PanelSpec(DEFAULT_MAX_AGE))) == {"news": 392}

@@ -21,7 +21,7 @@ from mmrisk_dagster.ml.training import (
 )
 from tests.unit.test_registry import NORMAL_VAR
 
-DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 392, "social": 392}
+DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 392, "social": 396}
 
 
 def _arrays(n=120, seed=0, days=40):

@@ -10,7 +10,7 @@ import torch
 from mmrisk_dagster.ml.artifacts import SCORING_CARD, ModelFileError, load_multitask, load_scoring_card, save_multitask
 from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel
 
-DIMS = {"fundamentals": 3, "prices": 4, "chart": 8, "news": 10, "social": 10}  # text: direction, then TEXT_SUMMARY
+DIMS = {"fundamentals": 3, "prices": 4, "chart": 8, "news": 10, "social": 14}  # text: a direction, then its summary
 # What training adds to a card and scoring reads back (ml.artifacts.SCORING_FIELDS).
 SCORING_EXTRA = {"calibrator": None, "vol_mean": 0.0, "vol_std": 1.0, "var_multipliers": {}}
 

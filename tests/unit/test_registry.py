@@ -15,7 +15,7 @@ from mmrisk_dagster.resources.tracking import MlflowResource
 # Multipliers fitted on no rows: the normal quantiles.
 NORMAL_VAR = fit_var_multipliers(np.array([]), np.array([]))
 
-DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 392, "social": 392}
+DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 392, "social": 396}
 
 
 def _panel(n=30, seed=0) -> pd.DataFrame:
