@@ -111,6 +111,9 @@ def test_two_runs_at_once_land_their_materializations_and_checks_in_postgres(pos
         f"?sslmode=verify-full&sslrootcert={ca}\n"
     )
     env = {**env, "MMRISK_TEST_JOB": "cleaning_job"}
+    # Create the schema once first, as a deployment does (`dagster instance migrate`): two processes
+    # opening a fresh database at once race on CREATE TABLE.
+    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
     runs = [subprocess.Popen([sys.executable, "-m", "tests.integration.fault_run", first, last], cwd=ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for first, last in RANGES]
     outputs = [run.communicate(timeout=600)[0] for run in runs]
