@@ -30,8 +30,8 @@ from mmrisk_dagster.ml.inputs import infer_dims, panel_arrays  # noqa: E402
 from mmrisk_dagster.ml.minilm import export_minilm_onnx, minilm_tokenizer, quantize_minilm_onnx  # noqa: E402
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_shared_space  # noqa: E402
 from mmrisk_dagster.ml.text import EmbeddingCache, encode_texts, make_encoder  # noqa: E402
+from mmrisk_dagster.ml.splits import SplitSpec, chronological_split, split_index  # noqa: E402
 from mmrisk_dagster.settings import TEXT_BACKENDS  # noqa: E402
-from mmrisk_dagster.ml.training import SplitSpec, chronological_split, split_index  # noqa: E402
 from mmrisk_dagster.sources.stocknet import load_stocknet  # noqa: E402
 from mmrisk_dagster.sources.synthetic import SyntheticConfig  # noqa: E402
 

@@ -41,7 +41,8 @@ from mmrisk_dagster.ml.metrics import binary_metrics, mean_std  # noqa: E402
 from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, PanelSpec, assemble_panel  # noqa: E402
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window  # noqa: E402
 from mmrisk_dagster.ml.text import EmbeddingCache, encode_texts, make_encoder, tone_axis  # noqa: E402
-from mmrisk_dagster.ml.training import SplitSpec, fit_ensemble, prepare  # noqa: E402
+from mmrisk_dagster.ml.splits import SplitSpec  # noqa: E402
+from mmrisk_dagster.ml.training import fit_ensemble, prepare  # noqa: E402
 from benchmarks import BENCHMARK_SALT  # noqa: E402
 from mmrisk_dagster.sources.cleaning import clean as clean_table  # noqa: E402
 from mmrisk_dagster.sources.cleaning import fundamental_feature_columns  # noqa: E402

@@ -11,7 +11,7 @@ from mmrisk_dagster.ml.artifacts import load_shared_space, save_shared_space
 from mmrisk_dagster.ml.inputs import infer_dims, panel_arrays
 from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, MODALITIES, PanelSpec, assemble_panel
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window, shared_embedding_frame
-from mmrisk_dagster.ml.training import chronological_split, split_index
+from mmrisk_dagster.ml.splits import chronological_split, split_index
 from mmrisk_dagster.partitions import daily_partitions, lookback, partition_dates, single_run, with_partition_metadata
 from mmrisk_dagster.resources import TrainingWindowResource, WarehouseResource
 

@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 from pydantic import Field
 
+from mmrisk_dagster.ml.splits import SplitSpec
 from mmrisk_dagster.ml.text import EmbeddingCache, TextEncoder, make_encoder
-from mmrisk_dagster.ml.training import SplitSpec
 from mmrisk_dagster.resources.parquet_encryption import ParquetEncryption
 from mmrisk_dagster.resources.warehouse import ParquetWarehouse
 from mmrisk_dagster.sources import read_source_table

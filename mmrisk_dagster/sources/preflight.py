@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mmrisk_dagster.ml.labels import build_labels
-from mmrisk_dagster.ml.training import SPLITS, SplitSpec, chronological_split
+from mmrisk_dagster.ml.splits import SPLITS, SplitSpec, chronological_split
 from mmrisk_dagster.sources.contract import CONTRACTS, PARTITION_COLUMN
 
 # A table whose rows are this unusable has lost its modality: stop rather than run without it.

@@ -14,7 +14,7 @@ from mmrisk_dagster.assets.fusion import shared_space
 from mmrisk_dagster.assets.raw import raw_assets
 from mmrisk_dagster.checks.preflight import preflight_checks
 from mmrisk_dagster.demo import failure_report
-from mmrisk_dagster.ml.training import SplitSpec
+from mmrisk_dagster.ml.splits import SplitSpec
 from mmrisk_dagster.resources import (
     ComputeResource,
     DataSourceResource,

@@ -11,14 +11,8 @@ from mmrisk_dagster.ml.metrics import accuracy_threshold, binary_metrics
 from mmrisk_dagster.ml.prediction import ensemble_predict, predict, sigmoid
 from mmrisk_dagster.ml.scoring import score
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window, retrieval_recall
-from mmrisk_dagster.ml.training import (
-    LabelArrays,
-    PreparedData,
-    SplitSpec,
-    chronological_split,
-    split_index,
-    train_ensemble,
-)
+from mmrisk_dagster.ml.splits import SplitSpec, chronological_split, split_index
+from mmrisk_dagster.ml.training import LabelArrays, PreparedData, train_ensemble
 from tests.unit.test_registry import NORMAL_VAR
 
 DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 392, "social": 396}
