@@ -24,16 +24,42 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.model_quality import build_panel  # noqa: E402
-from mmrisk_dagster.ml.features import chart_images, price_windows  # noqa: E402
+from benchmarks import BENCHMARK_SALT  # noqa: E402
+from mmrisk_dagster.ml.features import chart_images, fundamentals_asof, price_windows  # noqa: E402
 from mmrisk_dagster.ml.inputs import infer_dims, panel_arrays  # noqa: E402
 from mmrisk_dagster.ml.minilm import export_minilm_onnx, minilm_tokenizer, quantize_minilm_onnx  # noqa: E402
+from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, PanelSpec, assemble_panel  # noqa: E402
 from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_shared_space  # noqa: E402
-from mmrisk_dagster.ml.text import EmbeddingCache, encode_texts, make_encoder  # noqa: E402
 from mmrisk_dagster.ml.splits import SplitSpec, chronological_split, split_index  # noqa: E402
+from mmrisk_dagster.ml.text import EmbeddingCache, encode_texts, make_encoder, tone_axis  # noqa: E402
+from mmrisk_dagster.ml.text_summary import aggregate_text  # noqa: E402
 from mmrisk_dagster.settings import TEXT_BACKENDS  # noqa: E402
+from mmrisk_dagster.sources.cleaning import clean as clean_table  # noqa: E402
+from mmrisk_dagster.sources.cleaning import fundamental_feature_columns  # noqa: E402
 from mmrisk_dagster.sources.stocknet import load_stocknet  # noqa: E402
-from mmrisk_dagster.sources.synthetic import SyntheticConfig  # noqa: E402
+from mmrisk_dagster.sources.synthetic import SyntheticConfig, cached_universe  # noqa: E402
+
+
+def build_panel(config: SyntheticConfig, cache: EmbeddingCache) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The modality panel of a synthetic universe from the core functions the assets call, and
+    its cleaned tables: the stages timed one by one below."""
+    universe = cached_universe(config)
+    clean = {t: clean_table(t, universe.table(t), BENCHMARK_SALT).clean for t in ("fundamentals", "prices", "news", "social")}
+    dates = pd.DatetimeIndex(sorted(clean["prices"]["date"].unique()))
+    encoder = make_encoder("minilm", model_dir=cache.path.parent / "models")
+    news, social = clean["news"], clean["social"]
+    news_vectors, _ = encode_texts((news["headline"] + ". " + news["body"].fillna("")).str.strip(" .").tolist(), encoder, cache)
+    social_vectors, _ = encode_texts(social["text"].tolist(), encoder, cache)
+    axis = tone_axis(encoder, cache)
+    fundamentals = clean["fundamentals"]
+    embeddings = {
+        "fundamentals": fundamentals_asof(fundamentals, dates, fundamental_feature_columns(fundamentals), 130),
+        "prices": price_windows(clean["prices"], dates),
+        "chart": chart_images(clean["prices"], dates),
+        "news": aggregate_text(news, news_vectors, axis),
+        "social": aggregate_text(social, social_vectors, axis, author_column="author_id"),
+    }
+    return assemble_panel(embeddings, dates, PanelSpec(DEFAULT_MAX_AGE)), clean
 
 
 def timed(fn):
@@ -98,7 +124,7 @@ def main() -> None:
     backends = backend_comparison(sample, workdir, args.repeats, args.threads)
 
     config = SyntheticConfig(n_entities=args.entities)
-    panel, _, clean = build_panel(config, "minilm", EmbeddingCache(workdir / "panel-cache.duckdb"))
+    panel, clean = build_panel(config, EmbeddingCache(workdir / "panel-cache.duckdb"))
     texts = clean["news"]["headline"].tolist() + clean["social"]["text"].tolist()
     unique = len(set(texts))
     encoder = make_encoder("minilm", model_dir=workdir / "models", threads=args.threads)

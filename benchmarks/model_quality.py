@@ -1,15 +1,18 @@
-"""Model quality on synthetic universes: the fused model against its baselines.
+"""Model quality on synthetic universes, through the Dagster graph: the fused model against its baselines.
 
-Runs the project's core (the functions the assets call) on one or more synthetic universes,
-fits the shared space and the model ensemble on the training dates, and reports the chronological
-test split's credit-default AUC for the fused model, the TF-IDF + logistic regression and
-HistGradientBoosting baselines, models trained on a single modality, and the fused model with each
-modality removed at inference. Figures are mean ± std over model seeds, per universe and pooled.
+Each universe is the demo's graph (`make demo`: every asset of `full_refresh`, its checks and
+the model gate) on a synthetic universe of its own seed and size, materialized in a process of
+its own into a data home of its own; the benchmark reads `model_evaluation` back, as a user
+would in the UI. It reports the chronological test split's credit-default AUC for the fused
+model, the TF-IDF + logistic regression, HistGradientBoosting and linear SVM baselines, models
+trained on a single modality, and the fused model with each modality removed at inference, plus
+a reference no team has: the AUC of the generator's true latent hazard on the same rows. Figures
+are mean ± std over model seeds, per universe and pooled over universes.
 
-    python -m benchmarks.model_quality --entities 100 --universe-seeds 11 12 13 --out benchmarks/results/model_quality.json
+    python -m benchmarks.model_quality --entities 100 --universe-seeds 11 12 13 14 15 \
+        --model-seeds 0 1 --single-modality-seeds 0
 
-Universes are independent: run them as separate processes (each with its own `--cache`, since a
-DuckDB file has one writer) and pool their JSON files with `--combine a.json b.json ...`.
+`--combine a.json b.json ...` pools finished result files instead of running.
 """
 
 from __future__ import annotations
@@ -18,93 +21,85 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from mmrisk_dagster.ml.baselines import entity_date_texts  # noqa: E402
-from mmrisk_dagster.ml.evaluation import evaluate, member_summary  # noqa: E402
-from mmrisk_dagster.ml.features import chart_images, fundamentals_asof, price_windows  # noqa: E402
-from mmrisk_dagster.ml.text_summary import aggregate_text  # noqa: E402
+from benchmarks.graph import home_environment, run_graph  # noqa: E402
 from mmrisk_dagster.ml.fusion import FusionConfig  # noqa: E402
-from mmrisk_dagster.ml.inputs import infer_dims  # noqa: E402
-from mmrisk_dagster.ml.labels import build_labels  # noqa: E402
 from mmrisk_dagster.ml.metrics import binary_metrics, mean_std  # noqa: E402
-from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, PanelSpec, assemble_panel  # noqa: E402
-from mmrisk_dagster.ml.shared_space import SharedSpaceConfig, fit_on_training_window  # noqa: E402
-from mmrisk_dagster.ml.text import EmbeddingCache, encode_texts, make_encoder, tone_axis  # noqa: E402
-from mmrisk_dagster.ml.splits import SplitSpec  # noqa: E402
-from mmrisk_dagster.ml.training import fit_ensemble, prepare  # noqa: E402
-from benchmarks import BENCHMARK_SALT  # noqa: E402
-from mmrisk_dagster.sources.cleaning import clean as clean_table  # noqa: E402
-from mmrisk_dagster.sources.cleaning import fundamental_feature_columns  # noqa: E402
+from mmrisk_dagster.ml.shared_space import SharedSpaceConfig  # noqa: E402
 from mmrisk_dagster.settings import Settings  # noqa: E402
 from mmrisk_dagster.sources.synthetic import SyntheticConfig, cached_universe  # noqa: E402
 
 
-def build_panel(config: SyntheticConfig, text_encoder: str, cache: EmbeddingCache):
-    universe = cached_universe(config)
-    clean = {
-        t: clean_table(t, universe.table(t), BENCHMARK_SALT).clean
-        for t in ("fundamentals", "prices", "news", "social", "events")
+def universe_environment(seed: int, args) -> dict[str, str]:
+    return {
+        **home_environment(Path(args.homes) / f"universe-{seed}"),
+        "MMRISK_SOURCE": "synthetic",
+        "MMRISK_SEED": str(seed),
+        "MMRISK_SYNTHETIC_ENTITIES": str(args.entities),
+        "MMRISK_SYNTHETIC_DEFAULT_RATE": str(args.default_rate),
+        "MMRISK_START_DATE": args.start,
+        "MMRISK_END_DATE": args.end,
+        "MMRISK_TEXT_ENCODER": args.text_encoder,
     }
-    dates = pd.DatetimeIndex(sorted(clean["prices"]["date"].unique()))
-    encoder = make_encoder(text_encoder, model_dir=cache.path.parent / "models")
-    news, social = clean["news"], clean["social"]
-    news_vectors, _ = encode_texts((news["headline"] + ". " + news["body"].fillna("")).str.strip(" .").tolist(), encoder, cache)
-    social_vectors, _ = encode_texts(social["text"].tolist(), encoder, cache)
-    axis = tone_axis(encoder, cache)
-    embeddings = {
-        "fundamentals": fundamentals_asof(clean["fundamentals"], dates, fundamental_feature_columns(clean["fundamentals"]), 130),
-        "prices": price_windows(clean["prices"], dates),
-        "chart": chart_images(clean["prices"], dates),
-        "news": aggregate_text(news, news_vectors, axis),
-        "social": aggregate_text(social, social_vectors, axis, author_column="author_id"),
-    }
-    panel = assemble_panel(embeddings, dates, PanelSpec(DEFAULT_MAX_AGE))
-    labels = build_labels(clean["prices"], clean["events"], news, horizon=20)
-    return panel, labels, clean
 
 
-def latent_hazard_auc(config: SyntheticConfig, data) -> float:
+def split_rows(warehouse, split: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
+    """Each split's panel rows with their default label, from the assets the model read: every
+    panel date in a split's [first, last] is in it (the embargo lies between splits)."""
+    keys = warehouse.read("modality_panel", columns=["entity_id", "date"])
+    labels = warehouse.read("training_labels", columns=["entity_id", "date", "default"])
+    rows = keys.merge(labels, on=["entity_id", "date"], how="left")
+    dates = pd.to_datetime(rows["date"])
+    return {
+        name: rows[(dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last))].reset_index(drop=True)
+        for name, (first, last) in split.items()
+    }
+
+
+def latent_hazard_auc(config: SyntheticConfig, test: pd.DataFrame) -> float:
     """Test AUC of the true daily hazard at t, which the generator knows and no model sees: how
     much of the default signal a point-in-time model could reach if it recovered the latent state."""
-    keys = data.arrays.keys.iloc[data.index["test"]]
-    hazard = keys.merge(cached_universe(config).latent, on=["entity_id", "date"], how="left")["hazard"].to_numpy()
-    y = data.labels.values["default"][data.index["test"]]
-    known = ~np.isnan(y) & ~np.isnan(hazard)
-    return binary_metrics(y[known], hazard[known])["auc"]
+    latent = cached_universe(config).latent[["entity_id", "date", "hazard"]]
+    rows = test.assign(date=pd.to_datetime(test["date"])).merge(
+        latent.assign(date=pd.to_datetime(latent["date"])), on=["entity_id", "date"], how="left"
+    )
+    known = rows["default"].notna() & rows["hazard"].notna()
+    return binary_metrics(rows.loc[known, "default"].to_numpy(), rows.loc[known, "hazard"].to_numpy())["auc"]
 
 
-def run_universe(config, args, cache) -> dict:
-    started = time.perf_counter()
-    panel, labels, clean = build_panel(config, args.text_encoder, cache)
-    dims = infer_dims(panel)
-    spec = SplitSpec()
-    data = prepare(panel, labels, dims, spec)
-    held_out = np.concatenate([data.index["validation"], data.index["gate"], data.index["test"]])
-    space, _, retrieval = fit_on_training_window(data.arrays, dims, data.index["train"], held_out, SharedSpaceConfig(epochs=args.space_epochs))
-    fusion = FusionConfig(d=space.d, epochs=args.epochs)
-    fitted = fit_ensemble(data, space.encoders.state_dict(), dims, fusion, args.model_seeds)
-    texts = entity_date_texts(data.arrays.keys, clean["news"], clean["social"], DEFAULT_MAX_AGE["news"])
-    report = evaluate(fitted.models, data, fitted.calibrator, texts, args.model_seeds, space, args.single_modality_seeds)
-    # The same model without its wide term: what the linear per-modality summaries add.
-    deep = fit_ensemble(data, space.encoders.state_dict(), dims, replace(fusion, wide=False), args.model_seeds)
-    report["deep_only"] = member_summary(deep.models, data, data.index["test"], deep.calibrator)["default"]
-    report["retrieval"] = {k: retrieval[k] for k in ("mean_recall", "mean_random")}
-    report["latent_hazard_auc"] = latent_hazard_auc(config, data)
-    positive = {split: idx[data.labels.values["default"][idx] == 1] for split, idx in data.index.items()}
-    report["events"] = {split: len(rows) for split, rows in positive.items()}
-    report["default_events"] = {split: int(data.arrays.keys["entity_id"].iloc[rows].nunique()) for split, rows in positive.items()}
-    report["seconds"] = time.perf_counter() - started
+def run_universe(seed: int, args) -> dict:
+    """The graph on one universe, in this process (the definitions read the environment once)."""
+    run = run_graph(
+        universe_environment(seed, args),
+        {
+            "shared_space": {"epochs": args.space_epochs},
+            "multitask_model": {"seeds": args.model_seeds, "epochs": args.epochs},
+            "model_evaluation": {"baseline_seeds": args.model_seeds, "single_modality_seeds": args.single_modality_seeds},
+        },
+        lambda message: print(message, flush=True),
+    )
+    report = run.evaluation
+    config = SyntheticConfig(n_entities=args.entities, seed=seed, start=date.fromisoformat(args.start),
+                             end=date.fromisoformat(args.end), annual_default_rate=args.default_rate)
+    rows = split_rows(run.warehouse, run.model_card["split"])
+    report["latent_hazard_auc"] = latent_hazard_auc(config, rows["test"])
+    positive = {name: frame[frame["default"] == 1] for name, frame in rows.items()}
+    report["events"] = {name: len(frame) for name, frame in positive.items()}
+    report["default_events"] = {name: int(frame["entity_id"].nunique()) for name, frame in positive.items()}
+    report["retrieval"] = {k: run.warehouse.read_json("shared_space")["retrieval"][k] for k in ("mean_recall", "mean_random")}
+    report["graph_run"] = {"run_id": run.run_id, "success": run.success, "gate": report["gate"]["passed"]}
+    report["seconds"] = run.wall_seconds
     return report
 
 
@@ -113,7 +108,6 @@ def summarize(reports: list[dict]) -> dict:
         return report["model"]["members"]["default"]["auc"]
 
     rows = {"fused model": [member_aucs(r)["mean"] for r in reports]}
-    rows["fused model, deep part only (no wide term)"] = [r["deep_only"]["auc"]["mean"] for r in reports]
     for name in reports[0]["baselines"]:
         rows[name] = [r["baselines"][name]["test"]["mean"] for r in reports]
     for modality in reports[0]["single_modality_models"]:
@@ -134,7 +128,6 @@ def margins(reports: list[dict]) -> dict:
     fused = [r["model"]["members"]["default"]["auc"]["mean"] for r in reports]
     comparators = {name: [r["baselines"][name]["test"]["mean"] for r in reports] for name in reports[0]["baselines"]}
     comparators["best single-modality model"] = [best_single(r)[1] for r in reports]
-    comparators["deep part only"] = [r["deep_only"]["auc"]["mean"] for r in reports]
     out = {}
     for name, values in comparators.items():
         per_universe = [f - c for f, c in zip(fused, values)]
@@ -154,8 +147,10 @@ def drops(reports: list[dict]) -> dict:
     return out
 
 
-def markdown(summary: dict, margin: dict, drop: dict) -> str:
-    lines = ["| credit-default AUC, test split | mean over universes | std |", "|---|---|---|"]
+def markdown(summary: dict, margin: dict, drop: dict, gates: list[bool]) -> str:
+    lines = [f"The graph's model gate passed in {sum(gates)} of {len(gates)} universes "
+             f"({', '.join('passed' if g else 'blocked' for g in gates)}).", ""]
+    lines += ["| credit-default AUC, test split | mean over universes | std |", "|---|---|---|"]
     lines += [f"| {name} | {v['mean']:.3f} | {v['std']:.3f} |" for name, v in summary.items()]
     for heading, table in (("fused model minus", margin), ("ensemble AUC lost without, at inference", drop)):
         lines += ["", f"| {heading} | per universe | mean ± std |", "|---|---|---|"]
@@ -167,7 +162,7 @@ def markdown(summary: dict, margin: dict, drop: dict) -> str:
 
 def write_results(args, reports: list[dict], wall_seconds: float) -> str:
     summary, margin, drop = summarize(reports), margins(reports), drops(reports)
-    table = markdown(summary, margin, drop)
+    table = markdown(summary, margin, drop, [r["gate"]["passed"] for r in reports])
     result = {
         "config": vars(args),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
@@ -210,27 +205,34 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=FusionConfig().epochs)
     parser.add_argument("--space-epochs", type=int, default=SharedSpaceConfig().epochs)
     parser.add_argument("--text-encoder", default="minilm")
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "mmrisk-benchmark-cache.duckdb"))
+    parser.add_argument("--homes", default=str(Path(tempfile.gettempdir()) / "mmrisk-benchmark-universes"),
+                        help="one data home per universe under this folder (kept: open one with the UI)")
     parser.add_argument("--out", default="benchmarks/results/model_quality.json")
     parser.add_argument("--combine", nargs="+", type=Path, help="pool finished result files instead of running")
     args = parser.parse_args()
     if args.combine:
         combine(args)
         return
-    torch.set_num_threads(os.cpu_count() or 1)
-    cache = EmbeddingCache(args.cache)
     started = time.perf_counter()
-    reports = []
-    for seed in args.universe_seeds:
-        config = SyntheticConfig(n_entities=args.entities, seed=seed, start=date.fromisoformat(args.start),
-                                 end=date.fromisoformat(args.end), annual_default_rate=args.default_rate)
-        report = run_universe(config, args, cache)
-        reports.append(report)
-        print(f"universe seed {seed}: positive rows {report['events']}, default events {report['default_events']}, {report['seconds']:.0f}s")
-        print(report["markdown"], flush=True)
-        # Written after every universe so a long run leaves its finished part behind.
-        table = write_results(args, reports, time.perf_counter() - started)
-    print(table)
+    if len(args.universe_seeds) == 1:
+        torch.set_num_threads(os.cpu_count() or 1)
+        seed = args.universe_seeds[0]
+        report = run_universe(seed, args)
+        print(f"universe seed {seed}: positive rows {report['events']}, default events {report['default_events']}, "
+              f"{report['seconds']:.0f}s")
+        print(write_results(args, [report], time.perf_counter() - started), flush=True)
+        return
+    # One process per universe: the graph's definitions read their settings once per process.
+    parts = []
+    for seed in list(args.universe_seeds):
+        part = Path(args.homes) / f"universe-{seed}.json"
+        command = [sys.executable, "-m", "benchmarks.model_quality", *sys.argv[1:], "--universe-seeds", str(seed),
+                   "--out", str(part)]
+        subprocess.run(command, check=True)
+        parts.append(part)
+        # Pooled after every universe so a long run leaves its finished part behind.
+        args.combine = parts
+        combine(args)
 
 
 if __name__ == "__main__":

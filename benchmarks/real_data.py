@@ -34,6 +34,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks import BENCHMARK_SALT  # noqa: E402
+from benchmarks.graph import home_environment, run_graph  # noqa: E402
 from mmrisk_dagster.ml.real_data import (  # noqa: E402
     credit_task,
     prepare_credit,
@@ -69,11 +70,9 @@ def stocknet_environment(args) -> tuple[dict[str, str], dict[str, str]]:
     prices = read_source_table("stocknet", "prices", *ALL_DATES, path=args.stocknet)
     covers_test = pd.Timestamp(prices["date"].max()) >= pd.Timestamp(STOCKNET_TEST_QUARTER_START)
     env = {
-        "MMRISK_HOME": str(Path(args.stocknet_home).resolve()),
-        "DAGSTER_HOME": str(Path(args.stocknet_home).resolve() / "dagster"),
+        **home_environment(args.stocknet_home),
         "MMRISK_SOURCE": "stocknet",
         "MMRISK_SOURCE_PATH": str(Path(args.stocknet).resolve()),
-        "MMRISK_PSEUDONYM_SALT": BENCHMARK_SALT,
         "MMRISK_TEXT_ENCODER": args.tweet_encoder,
     }
     if not covers_test:
@@ -83,32 +82,11 @@ def stocknet_environment(args) -> tuple[dict[str, str], dict[str, str]]:
 
 def run_stocknet(args, seeds, progress) -> dict:
     env, published_as = stocknet_environment(args)
-    os.environ.update(env)  # read by the definitions, imported below for this reason
-    import dagster as dg
-
-    from mmrisk_dagster.demo import DEMO_RUN_CONFIG, failure_report, materialize_everything
-    from mmrisk_dagster.instance import prepare_dagster_home
-    from mmrisk_dagster.settings import Settings
-
-    settings = Settings.from_env()
-    prepare_dagster_home(settings)
-    from mmrisk_dagster.definitions import defs
-    from mmrisk_dagster.partitions import daily_partitions
-    from mmrisk_dagster.resources.warehouse import ParquetWarehouse
-
-    keys = daily_partitions.get_partition_keys()
-    run_config = {"ops": {**DEMO_RUN_CONFIG["ops"], "multitask_model": {"config": {"seeds": seeds}}}}
-    progress(f"stocknet: materializing every asset for {keys[0]}..{keys[-1]} into {settings.home}")
-    started = time.perf_counter()
-    with dg.DagsterInstance.get() as instance:
-        result = materialize_everything(defs, instance, keys[0], keys[-1], run_config)
-    store = ParquetWarehouse(settings.home / "warehouse")
-    if not store.partition_path("model_evaluation", None).parent.exists():
-        raise SystemExit(failure_report(result, settings.home / "warehouse"))
-    report, card = store.read_json("model_evaluation"), store.read_json("multitask_model")
+    run = run_graph(env, {"multitask_model": {"seeds": seeds}}, progress)
+    report, card = run.evaluation, run.model_card
     task = report["primary_task"]
     out = {
-        "graph_run": {"run_id": result.run_id, "success": result.success, "wall_seconds": time.perf_counter() - started},
+        "graph_run": {"run_id": run.run_id, "success": run.success, "wall_seconds": run.wall_seconds},
         "split": card["split"],
         "primary_task": task,
         "gate": report["gate"],
@@ -129,7 +107,7 @@ def run_stocknet(args, seeds, progress) -> dict:
             # and the majority class's accuracy on the same months.
             "ensemble_uncertainty": report.get("cut_metrics", {}).get(split, {}),
         }
-    progress(f"stocknet: graph run {'succeeded' if result.success else 'stopped (see gate)'}; dev {out['dev']}")
+    progress(f"stocknet: graph run {'succeeded' if run.success else 'stopped (see gate)'}; dev {out['dev']}")
     return out
 
 
