@@ -2,7 +2,8 @@
 
 Every measurement runs in a fresh child process (its environment chooses the universe and the
 data home, as the code location reads them at import); the parent samples the RSS of the child's
-whole process tree every 0.2 s. Parts, one at a time or all:
+whole process tree every 0.2 s. The five parts share that harness, hence one file past ~300
+lines. Parts, one at a time or all:
 
     python -m benchmarks.orchestration --part backfill    # 50 entities x 2 years, whole graph as make demo
     python -m benchmarks.orchestration --part increment   # one day with 1 vs 2 years of history
