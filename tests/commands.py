@@ -5,6 +5,7 @@ so they use this environment instead of building a `.venv`.
 """
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,15 @@ def backfill_small_graph(workdir: Path, env: dict) -> subprocess.CompletedProces
     config = workdir / "run_config.yaml"
     config.write_text(FAST_RUN_CONFIG)
     return make("backfill", workdir, env, f"FROM={FIRST}", f"TO={LAST}", f"CONFIG={config}")
+
+
+def stop_server(server: subprocess.Popen, grace_seconds: int = 60) -> None:
+    """Stop a server started with `start_new_session=True` and every process in its group:
+    SIGTERM, then SIGKILL after `grace_seconds`. `dagster dev` has been seen to stay up after its
+    daemon shut down on SIGTERM, and servers left running slowed the tests after them."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)

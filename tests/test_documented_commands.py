@@ -1,7 +1,6 @@
 """The shell commands the README and docs/ show, run as written on a small universe and range, so
 none of them can silently break. (`make demo` and `make test` are what CI runs itself.)"""
 
-import os
 import re
 import socket
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from mmrisk_dagster.definitions import defs
-from tests.commands import BIN, LAST, ROOT, backfill_small_graph, small_env
+from tests.commands import BIN, LAST, ROOT, backfill_small_graph, small_env, stop_server
 
 
 def test_make_backfill_materializes_the_whole_graph_over_a_range_in_one_run(tmp_path):
@@ -67,8 +66,7 @@ def test_make_mlflow_ui_serves_on_localhost(tmp_path):
                 assert time.time() < deadline and server.poll() is None, "make mlflow-ui did not start"
                 time.sleep(1)
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=60)
+        stop_server(server)
 
 
 def test_the_readme_is_a_front_door_whose_commands_are_tested_and_links_resolve():

@@ -12,7 +12,6 @@ saying which is missing.
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import socket
@@ -22,7 +21,7 @@ import urllib.request
 
 import pytest
 
-from tests.commands import BIN, ROOT, backfill_small_graph, small_env
+from tests.commands import BIN, ROOT, backfill_small_graph, small_env, stop_server
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -76,8 +75,7 @@ def ui(tmp_path_factory):
             time.sleep(1)
         yield port
     finally:
-        os.killpg(server.pid, 15)  # make's own process group: dagster dev, webserver, daemon, code server
-        server.wait(timeout=60)
+        stop_server(server)  # make's own process group: dagster dev, webserver, daemon, code server
         log.close()
 
 
