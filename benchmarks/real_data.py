@@ -112,7 +112,8 @@ def run_stocknet(args, seeds, progress) -> dict:
 
 
 def sentiment_config(args) -> SentimentConfig:
-    return SentimentConfig(trainable_layers=args.trainable_layers, epochs=args.sentiment_epochs, lr=args.sentiment_lr)
+    return SentimentConfig(trainable_layers=args.trainable_layers, epochs=args.sentiment_epochs, lr=args.sentiment_lr,
+                           early_stopping=args.sentiment_early_stopping)
 
 
 def run_phrasebank(args, seeds, progress) -> dict:
@@ -200,6 +201,9 @@ def main() -> None:
     parser.add_argument("--trainable-layers", type=int, default=SentimentConfig.trainable_layers, help="top MiniLM layers fine-tuned for sentiment")
     parser.add_argument("--sentiment-epochs", type=int, default=SentimentConfig.epochs)
     parser.add_argument("--sentiment-lr", type=float, default=SentimentConfig.lr, help="learning rate of the MiniLM layers")
+    parser.add_argument("--sentiment-early-stopping", action="store_true",
+                        help="hold out 10%% of the training sentences and keep each seed's best epoch on them, "
+                             "instead of the last epoch trained on all of them")
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "mmrisk-benchmark-cache"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -5,7 +5,7 @@ and any bottom layers below the top `trainable_layers` stay frozen, so their out
 sentence is computed once (`frozen_bottom_states`) and reused by every epoch and every seed;
 training runs the top layers (copied fresh from the pretrained weights for each seed, all six by
 default), the same mean pooling the sentence encoder uses, and a linear 3-class head: about a
-minute of 2-core CPU per epoch on PhraseBank's 2,800 training sentences.
+minute of 2-core CPU per epoch on PhraseBank's 3,100 training sentences.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ class SentimentConfig:
     dropout: float = 0.1
     max_tokens: int = 128
     label_smoothing: float = 0.05
+    # Keep the last epoch, trained on every training sentence, rather than the epoch a held-out
+    # selection split likes best: in that same cross-validation the held-out accuracy averaged over
+    # folds rose to the sixth (last) epoch (0.793 0.812 0.826 0.827 0.827 0.828), while a 312-
+    # sentence selection split picked epochs 3, 2 and 2 for three seeds (noise of ±0.02).
+    early_stopping: bool = False
 
 
 def _transformer():
@@ -152,13 +157,16 @@ def pretrained_sentence_vectors(states: list[torch.Tensor], config: SentimentCon
 def fine_tune_sentiment(
     states: list[torch.Tensor],
     labels: np.ndarray,
-    validation_states: list[torch.Tensor],
-    validation_labels: np.ndarray,
     config: SentimentConfig,
     seed: int,
+    validation: tuple[list[torch.Tensor], np.ndarray] | None = None,
     on_epoch=None,
 ) -> SentimentHead:
-    """Train the top layers and head; keep the epoch with the best validation accuracy."""
+    """Train the top layers and head for `config.epochs`. `on_epoch(epoch, accuracy)` is told each
+    epoch's accuracy on `validation`; with `config.early_stopping` the best such epoch is kept,
+    else the last (and `validation` only watches)."""
+    if config.early_stopping and validation is None:
+        raise ValueError("SentimentConfig.early_stopping needs validation sentences to choose the epoch")
     seed_everything(seed)
     body, _ = _transformer()
     n_frozen = len(body.encoder.layer) - config.trainable_layers
@@ -171,8 +179,9 @@ def fine_tune_sentiment(
         weight_decay=config.weight_decay,
     )
     steps = config.epochs * -(-len(states) // config.batch_size)
+    # A tenth of the steps warm up, at least two: OneCycleLR divides by zero when they come to one.
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[config.lr, config.head_lr], total_steps=steps, pct_start=0.1
+        optimizer, max_lr=[config.lr, config.head_lr], total_steps=steps, pct_start=max(0.1, 2 / steps)
     )
     generator = np.random.default_rng(seed)
     y = torch.from_numpy(labels.astype(np.int64))
@@ -187,11 +196,14 @@ def fine_tune_sentiment(
             loss.backward()
             optimizer.step()
             schedule.step()
-        accuracy = float((predict_sentiment(model, validation_states).argmax(1) == validation_labels).mean())
+        if validation is None:
+            continue
+        accuracy = float((predict_sentiment(model, validation[0]).argmax(1) == validation[1]).mean())
         if on_epoch:
             on_epoch(epoch, accuracy)
-        if accuracy > best_accuracy:
+        if config.early_stopping and accuracy > best_accuracy:
             best_accuracy = accuracy
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
+    if config.early_stopping:
+        model.load_state_dict(best_state)
     return model.eval()

@@ -7,6 +7,7 @@ The datasets are not part of the repository; without the folder every test here 
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,11 +16,13 @@ from mmrisk_dagster.ml.real_data import (
     UCI_FUSION,
     credit_task,
     prepare_credit,
+    sentiment_codes,
     sentiment_cross_validation,
     sentiment_split,
     sentiment_task,
+    sentence_texts,
 )
-from mmrisk_dagster.ml.sentiment import SentimentConfig
+from mmrisk_dagster.ml.sentiment import SentimentConfig, fine_tune_sentiment, frozen_bottom_states, predict_sentiment
 from mmrisk_dagster.sources import read_source_table
 from mmrisk_dagster.sources.cleaning import clean
 from tests import TEST_SALT
@@ -113,6 +116,32 @@ def test_sentiment_cross_validation_never_reads_the_evaluation_sentences():
     # Whatever the evaluation sentences say, the selection figures are the same.
     garbled = news.assign(headline=news["headline"].where(~news["doc_id"].isin(evaluation["doc_id"]), "lorem ipsum"))
     assert sentiment_cross_validation(garbled, config, folds=3)["accuracy"] == out["accuracy"]
+
+
+@needs(PHRASEBANK)
+def test_sentiment_keeps_the_last_epoch_unless_told_to_early_stop():
+    """By default validation only watches: the last epoch is kept, whatever the validation labels
+    say. With early stopping the epoch best on validation is kept, and no validation is an error."""
+    news = clean("news", read("phrasebank", "news", PHRASEBANK), TEST_SALT).clean.sample(200, random_state=1)
+    config = SentimentConfig(trainable_layers=1, epochs=3)
+    states, y = frozen_bottom_states(sentence_texts(news), config), sentiment_codes(news)
+    fit, held = slice(0, 150), slice(150, 200)
+
+    def trained(config, validation_labels):
+        curve: list[float] = []
+        validation = None if validation_labels is None else (states[held], validation_labels)
+        model = fine_tune_sentiment(states[fit], y[fit], config, 0, validation, lambda _, a: curve.append(a))
+        proba = predict_sentiment(model, states[held])
+        return proba, float((proba.argmax(1) == y[held]).mean()), curve
+
+    last, accuracy, curve = trained(config, y[held])
+    assert len(curve) == 3 and accuracy == curve[-1]
+    np.testing.assert_array_equal(trained(config, None)[0], last)
+    np.testing.assert_array_equal(trained(config, (y[held] + 1) % 3)[0], last)
+    _, accuracy, curve = trained(replace(config, early_stopping=True), y[held])
+    assert accuracy == max(curve)
+    with pytest.raises(ValueError, match="early_stopping needs validation"):
+        fine_tune_sentiment(states[fit], y[fit], replace(config, early_stopping=True), 0)
 
 
 @needs(PHRASEBANK)
