@@ -93,8 +93,14 @@ def run_universe(seed: int, args) -> dict:
     config = SyntheticConfig(n_entities=args.entities, seed=seed, start=date.fromisoformat(args.start),
                              end=date.fromisoformat(args.end), annual_default_rate=args.default_rate)
     rows = split_rows(run.warehouse, run.model_card["split"])
-    report["latent_hazard_auc"] = latent_hazard_auc(config, rows["test"])
     positive = {name: frame[frame["default"] == 1] for name, frame in rows.items()}
+    if positive["test"].empty:
+        first, last = run.model_card["split"]["test"]
+        raise SystemExit(
+            f"universe seed {seed}: no default event in its test split ({first}..{last}), so no AUC there can rank "
+            "models. Use more --entities, a higher --default-rate or a longer --start..--end."
+        )
+    report["latent_hazard_auc"] = latent_hazard_auc(config, rows["test"])
     report["events"] = {name: len(frame) for name, frame in positive.items()}
     report["default_events"] = {name: int(frame["entity_id"].nunique()) for name, frame in positive.items()}
     report["retrieval"] = {k: run.warehouse.read_json("shared_space")["retrieval"][k] for k in ("mean_recall", "mean_random")}
