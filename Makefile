@@ -33,19 +33,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m mmrisk_dagster.demo
 
-# The whole graph on the StockNet archive, into its own data home. The default archive is the
-# dev cut of ../shared/data (it ends 2015-09-30, before the published test quarter), so its split
-# is chosen here: validation Apr-May 2015, gate Jun-Jul, test the paper's dev period Aug-Sep.
-# For the full archive: STOCKNET=<path> STOCKNET_END=2015-12-31 STOCKNET_SPLIT=2015-06-01,2015-08-01,2015-10-01,2016-01-01
-# (the published split). Needs MMRISK_PSEUDONYM_SALT (real author ids).
+# The whole graph on the StockNet archive, into its own data home. The split follows the archive
+# (mmrisk_dagster.settings.stocknet_window): with prices into the published test quarter
+# (2015-10..12) the published split; for a dev cut that ends before it, like ../shared/data's,
+# validation Apr-May 2015, gate Jun-Jul and the paper's dev months Aug-Sep as test.
+# STOCKNET_END=<date> and STOCKNET_SPLIT=<dates> override it. Needs MMRISK_PSEUDONYM_SALT (real author ids).
 STOCKNET ?= $(CURDIR)/../shared/data/stocknet-dataset-dev.tar.gz
-STOCKNET_END ?= 2015-09-30
-STOCKNET_SPLIT ?= 2015-04-01,2015-06-01,2015-08-01
 STOCKNET_HOME ?= $(CURDIR)/.mmrisk-stocknet
 demo-stocknet: $(STAMP)
 	MMRISK_HOME=$(STOCKNET_HOME) DAGSTER_HOME=$(STOCKNET_HOME)/dagster MMRISK_SOURCE=stocknet \
-	MMRISK_SOURCE_PATH=$(STOCKNET) MMRISK_END_DATE=$(STOCKNET_END) \
-	MMRISK_SPLIT_DATES=$(STOCKNET_SPLIT) $(BIN)/python -m mmrisk_dagster.demo
+	MMRISK_SOURCE_PATH=$(STOCKNET) $(if $(STOCKNET_END),MMRISK_END_DATE=$(STOCKNET_END)) \
+	$(if $(STOCKNET_SPLIT),MMRISK_SPLIT_DATES=$(STOCKNET_SPLIT)) $(BIN)/python -m mmrisk_dagster.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

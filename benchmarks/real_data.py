@@ -42,11 +42,7 @@ from mmrisk_dagster.ml.real_data import (  # noqa: E402
     sentiment_task,
 )
 from mmrisk_dagster.ml.sentiment import SentimentConfig  # noqa: E402
-from mmrisk_dagster.settings import (  # noqa: E402
-    DEV_ARCHIVE_END,
-    DEV_ARCHIVE_SPLIT_DATES,
-    STOCKNET_TEST_QUARTER_START,
-)
+from mmrisk_dagster.settings import STOCKNET_SPLIT_DATES, stocknet_window  # noqa: E402
 from mmrisk_dagster.sources import read_source_table  # noqa: E402
 from mmrisk_dagster.sources.cleaning import clean  # noqa: E402
 
@@ -66,18 +62,17 @@ def cleaned(kind: str, table: str, path: str) -> pd.DataFrame:
 
 def stocknet_environment(args) -> tuple[dict[str, str], dict[str, str]]:
     """The graph's settings for this archive, and which split holds the published dev and test
-    months: the published split when the archive covers the test quarter, else one inside it."""
-    prices = read_source_table("stocknet", "prices", *ALL_DATES, path=args.stocknet)
-    covers_test = pd.Timestamp(prices["date"].max()) >= pd.Timestamp(STOCKNET_TEST_QUARTER_START)
+    months: the settings choose the published split when the archive covers the test quarter,
+    else one inside it whose test split is the published dev months (`stocknet_window`)."""
+    path = str(Path(args.stocknet).resolve())
     env = {
         **home_environment(args.stocknet_home),
         "MMRISK_SOURCE": "stocknet",
-        "MMRISK_SOURCE_PATH": str(Path(args.stocknet).resolve()),
+        "MMRISK_SOURCE_PATH": path,
         "MMRISK_TEXT_ENCODER": args.tweet_encoder,
     }
-    if not covers_test:
-        env |= {"MMRISK_END_DATE": DEV_ARCHIVE_END, "MMRISK_SPLIT_DATES": ",".join(DEV_ARCHIVE_SPLIT_DATES)}
-    return env, ({"dev": "gate", "test": "test"} if covers_test else {"dev": "test"})
+    _, split_dates = stocknet_window(path)
+    return env, ({"dev": "gate", "test": "test"} if split_dates == STOCKNET_SPLIT_DATES else {"dev": "test"})
 
 
 def run_stocknet(args, seeds, progress) -> dict:

@@ -148,6 +148,31 @@ def load_stocknet(path: str | Path) -> StockNetData:
     return _load(str(resolved), resolved.stat().st_mtime)
 
 
+@lru_cache(maxsize=4)
+def _last_price_date(path: str, modified: float) -> pd.Timestamp:
+    lasts = []
+    for relative, content in _members(Path(path)):
+        if relative.parts[:2] == ("price", "raw") and relative.suffix == ".csv":
+            try:
+                dates = pd.read_csv(io.BytesIO(content), usecols=["Date"])["Date"]
+            except (ValueError, pd.errors.ParserError) as error:
+                raise SourceDataError(path, f"{relative}: no readable Date column ({error})") from None
+            lasts.append(pd.to_datetime(dates, errors="coerce").max())
+    known = [d for d in lasts if pd.notna(d)]
+    if not known:
+        raise SourceDataError(path, f"no dated price/raw/<TICKER>.csv files: not the {ROOT_NAME} layout")
+    return max(known)
+
+
+def last_price_date(path: str | Path) -> pd.Timestamp:
+    """The archive's last trading day, from the price files alone (the tweets are not parsed):
+    what the settings read to tell a dev cut of the archive from one with the test quarter."""
+    resolved = Path(path).resolve()
+    if not resolved.exists():
+        raise SourceDataError(path, "the StockNet folder or archive does not exist; set MMRISK_SOURCE_PATH")
+    return _last_price_date(str(resolved), resolved.stat().st_mtime)
+
+
 def read_stocknet_table(path: str | Path, table: str) -> pd.DataFrame:
     data = load_stocknet(path)
     if table == "prices":

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -378,6 +380,41 @@ def test_training_window_takes_dates_and_refuses_an_embargo_shorter_than_the_hor
     assert (str(settings.start_date), str(settings.end_date)) == ("2014-01-01", "2015-12-31")
     monkeypatch.setenv("MMRISK_SPLIT_DATES", "")
     assert Settings.from_env().split_dates == ()
+
+
+def test_a_stocknet_archive_gets_the_split_its_dates_allow(monkeypatch, tmp_path):
+    """A dev cut (prices to 2015-09-30) is split inside itself with the paper's dev months as test;
+    an archive into the test quarter gets the published split; a user's dates win over both."""
+    from mmrisk_dagster.settings import DEV_ARCHIVE_SPLIT_DATES, STOCKNET_SPLIT_DATES, Settings
+
+    def archive(name: str, last: str) -> Path:
+        prices = tmp_path / name / "stocknet-dataset" / "price" / "raw"
+        prices.mkdir(parents=True)
+        days = pd.bdate_range("2015-01-02", last)
+        pd.DataFrame({"Date": days.strftime("%Y-%m-%d"), "Open": 1.0, "High": 1.0, "Low": 1.0, "Close": 1.0,
+                      "Adj Close": 1.0, "Volume": 10}).to_csv(prices / "AAA.csv", index=False)
+        pd.DataFrame({"Date": ["2015-01-02"], "Open": [1.0], "High": [1.0], "Low": [1.0], "Close": [1.0],
+                      "Adj Close": [1.0], "Volume": [10]}).to_csv(prices / "BBB.csv", index=False)
+        return tmp_path / name
+
+    for variable in ("MMRISK_SPLIT_DATES", "MMRISK_START_DATE", "MMRISK_END_DATE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("MMRISK_SOURCE", "stocknet")
+    monkeypatch.setenv("MMRISK_SOURCE_PATH", str(archive("dev", "2015-09-30")))
+    dev = Settings.from_env()
+    assert (str(dev.end_date), dev.split_dates) == ("2015-09-30", DEV_ARCHIVE_SPLIT_DATES)
+    monkeypatch.setenv("MMRISK_SOURCE_PATH", str(archive("full", "2015-12-31")))
+    full = Settings.from_env()
+    assert (str(full.end_date), full.split_dates) == ("2015-12-31", STOCKNET_SPLIT_DATES)
+    monkeypatch.setenv("MMRISK_SPLIT_DATES", "2015-05-01,2015-07-01,2015-09-01")
+    monkeypatch.setenv("MMRISK_END_DATE", "2015-11-30")
+    chosen = Settings.from_env()
+    assert (str(chosen.end_date), chosen.split_dates) == ("2015-11-30", ("2015-05-01", "2015-07-01", "2015-09-01"))
+    # Unreadable: the published defaults, and the raw assets' preflight names the file later.
+    monkeypatch.delenv("MMRISK_SPLIT_DATES")
+    monkeypatch.delenv("MMRISK_END_DATE")
+    monkeypatch.setenv("MMRISK_SOURCE_PATH", str(tmp_path / "missing.tar.gz"))
+    assert Settings.from_env().split_dates == STOCKNET_SPLIT_DATES
 
 
 def test_platt_calibration_is_monotone_and_matches_observed_rates():
