@@ -85,12 +85,30 @@ def sentence_texts(news: pd.DataFrame) -> list[str]:
     return (news["headline"] + ". " + news["body"].fillna("")).str.strip(" .").tolist()
 
 
+def _labelled(news: pd.DataFrame) -> pd.DataFrame:
+    return news[news["sentiment_label"].isin(SENTIMENT_LABELS)].reset_index(drop=True)
+
+
+def _normalized(texts: list[str]) -> list[str]:
+    return [" ".join(text.lower().split()) for text in texts]
+
+
 def sentiment_split(news: pd.DataFrame, test_news: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training and evaluation sentences: the fixed seeded, stratified 80/20 split of `news`, or
-    all of `news` against a separate `test_news`. Unlabelled sentences are left out."""
-    news = news[news["sentiment_label"].isin(SENTIMENT_LABELS)].reset_index(drop=True)
+    all of `news` against a separate `test_news` less any sentence that is also in `news` (a whole
+    PhraseBank file holds the dev sentences too; scoring them would score memory). Unlabelled
+    sentences are left out."""
+    news = _labelled(news)
     if test_news is not None:
-        return news, test_news[test_news["sentiment_label"].isin(SENTIMENT_LABELS)].reset_index(drop=True)
+        evaluation = _labelled(test_news)
+        seen = set(_normalized(sentence_texts(news)))
+        unseen = np.array([text not in seen for text in _normalized(sentence_texts(evaluation))], dtype=bool)
+        if not unseen.any():
+            raise ValueError(
+                f"all {len(evaluation)} labelled evaluation sentences are also training sentences: "
+                "evaluate on a file that holds sentences the training file does not"
+            )
+        return news, evaluation[unseen].reset_index(drop=True)
     train_rows, test_rows = train_test_split(
         np.arange(len(news)), test_size=0.2, random_state=SPLIT_SEED, stratify=sentiment_codes(news)
     )
@@ -143,13 +161,14 @@ def sentiment_task(
     Without `config.early_stopping` each seed trains on every training sentence; with it, a
     stratified 10% of them is held out to choose the epoch."""
     news, evaluation = sentiment_split(news, test_news)
+    also_in_training = 0 if test_news is None else len(_labelled(test_news)) - len(evaluation)
     y, y_test = sentiment_codes(news), sentiment_codes(evaluation)
     texts, test_texts = sentence_texts(news), sentence_texts(evaluation)
     states = frozen_bottom_states(texts + test_texts, config)
     train_states, test_states = states[: len(texts)], states[len(texts) :]
     progress(
         f"phrasebank: {len(texts)} training and {len(test_texts)} evaluation sentences encoded to layer "
-        f"{6 - config.trainable_layers}"
+        f"{6 - config.trainable_layers} ({also_in_training} evaluation sentences also in training left out)"
     )
     fit_rows, validation = np.arange(len(texts)), None
     if config.early_stopping:
@@ -177,6 +196,7 @@ def sentiment_task(
         "ensemble": multiclass_metrics(y_test, np.mean(probabilities, axis=0)),
         "n_train": len(texts),
         "n_test": len(test_texts),
+        "n_test_also_in_training": also_in_training,
     }
     vectors = pretrained_sentence_vectors(states, config)
     frozen = LogisticRegression(max_iter=2000, C=10.0).fit(vectors[: len(texts)], y)

@@ -119,6 +119,36 @@ def test_sentiment_cross_validation_never_reads_the_evaluation_sentences():
 
 
 @needs(PHRASEBANK)
+def test_a_separate_phrasebank_test_file_is_scored_without_the_sentences_training_holds(tmp_path):
+    """`benchmarks/real_data.py --phrasebank-test FILE`, as with a held-out file: a file that
+    repeats training sentences (the whole 50%-agreement set holds the dev ones) is scored on the
+    others only, and a file of nothing but training sentences is refused."""
+    import json
+    import subprocess
+    import sys
+
+    lines = PHRASEBANK.read_bytes().decode("latin-1").splitlines()
+    training, test = tmp_path / "train.txt", tmp_path / "test.txt"
+    training.write_bytes("\n".join(lines[:300]).encode("latin-1"))
+    test.write_bytes("\n".join(lines[200:400]).encode("latin-1"))
+    out = tmp_path / "real_data.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.real_data", "--phrasebank", str(training), "--phrasebank-test", str(test),
+         "--trainable-layers", "1", "--sentiment-epochs", "1", "--seeds", "1", "--out", str(out)],
+        cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    result = json.loads(out.read_text())["phrasebank"]
+    trained = {line.rpartition("@")[0].strip().lower() for line in lines[:300]}
+    unseen = [line for line in lines[200:400] if line.rpartition("@")[0].strip().lower() not in trained]
+    assert result["n_train"] == 300 and result["n_test"] == len(unseen) < 120
+    assert result["n_test_also_in_training"] == 200 - len(unseen) and result["evaluated_on"] == str(test)
+    news = clean("news", read("phrasebank", "news", training), TEST_SALT).clean
+    with pytest.raises(ValueError, match="all 100 labelled evaluation sentences are also training sentences"):
+        sentiment_split(news, news.iloc[200:])
+
+
+@needs(PHRASEBANK)
 def test_sentiment_keeps_the_last_epoch_unless_told_to_early_stop():
     """By default validation only watches: the last epoch is kept, whatever the validation labels
     say. With early stopping the epoch best on validation is kept, and no validation is an error."""
