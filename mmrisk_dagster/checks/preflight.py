@@ -15,7 +15,7 @@ from mmrisk_dagster.resources import (
     WarehouseResource,
 )
 from mmrisk_dagster.sources.files import table_files
-from mmrisk_dagster.sources.preflight import training_window_problem, unusable_table
+from mmrisk_dagster.sources.preflight import no_history_problem, training_window_problem, unusable_table
 
 
 def source_label(data_source: DataSourceResource, table: str) -> str:
@@ -67,12 +67,19 @@ def _run_trains(context: dg.AssetCheckExecutionContext) -> bool:
     return not selected.isdisjoint(TRAINING_ASSETS)
 
 
+def _has_rows(store, table: str) -> bool:
+    return bool(store.existing_partitions(table)) and len(store.read(table, columns=["entity_id"])) > 0
+
+
 @dg.asset_check(
     asset="prices",
     blocking=True,
+    # Run after the other cleaned tables: with no prices, whether any table has rows decides.
+    additional_deps=[name for name in CLEANED if name != "prices"],
     partitions_def=daily_partitions,
     description="Preflight: the stored price history (this run's days included) fills every split "
-    "of the training window (train, validation, gate, test, with the embargo) with labels. A run "
+    "of the training window (train, validation, gate, test, with the embargo) with labels, and the "
+    "source is a daily history with rows in the partition range. A run "
     "that fits shared_space or multitask_model stops here when it does not (ERROR); a run that "
     "trains nothing, such as one month of a longer backfill, is only warned.",
 )
@@ -81,9 +88,15 @@ def training_window_fits(
     prices: pd.DataFrame,
     warehouse: WarehouseResource,
     training_window: TrainingWindowResource,
+    data_source: DataSourceResource,
 ) -> Iterator:
-    history = warehouse.store().read("prices")
-    problem = training_window_problem(history, training_window.split_spec(), training_window.horizon_days)
+    store = warehouse.store()
+    history = store.read("prices")
+    keys = context.partition_keys
+    with_rows = ["prices"] if len(history) else [t for t in CLEANED if _has_rows(store, t)]
+    problem = no_history_problem(data_source.kind, with_rows, keys[0], keys[-1]) or training_window_problem(
+        history, training_window.split_spec(), training_window.horizon_days
+    )
     dates = history["date"].nunique() if len(history) else 0
     trains = _run_trains(context)
     if problem and not trains:

@@ -53,6 +53,31 @@ def unusable_table(label: str, table: str, raw: pd.DataFrame, rejected: pd.DataF
     return None
 
 
+# Sources that hold one cross-section, not a daily history: the daily graph has nothing to train on.
+CROSS_SECTION_SOURCES = {
+    "phrasebank": "its sentences carry no date and no company (all are one entity on one day); its "
+    "sentiment task runs in `python -m benchmarks.real_data --phrasebank FILE`",
+    "uci_credit": "it is one snapshot of credit records (September 2005) with the defaults of the month "
+    "after; its credit-default task runs in `python -m benchmarks.real_data --uci FILE`",
+}
+
+
+def no_history_problem(source_kind: str, tables_with_rows: list[str], first: str, last: str) -> str | None:
+    """Why no training window can exist, or None: a cross-section source, or no cleaned table with
+    a row in the partition range `first`..`last`."""
+    if source_kind in CROSS_SECTION_SOURCES:
+        return (
+            f"the {source_kind} source cannot train the daily graph: {CROSS_SECTION_SOURCES[source_kind]}. "
+            "Its raw and cleaned assets and their checks run on their own (select group:sources and group:cleaning)"
+        )
+    if not tables_with_rows:
+        return (
+            f"no cleaned table holds a row in the partition range {first}..{last}: set MMRISK_START_DATE and "
+            "MMRISK_END_DATE to the data's dates, or check MMRISK_SOURCE and MMRISK_SOURCE_PATH"
+        )
+    return None
+
+
 def training_window_problem(prices: pd.DataFrame, spec: SplitSpec, horizon: int) -> str | None:
     """Why the price history cannot feed the configured split, or None: a split left empty by
     the range, fractions or dates and embargo, or a split without any price label."""

@@ -23,7 +23,7 @@ from mmrisk_dagster.resources import (
 )
 from mmrisk_dagster.resources.io_manager import WarehouseIOManager
 from mmrisk_dagster.sources.cleaning import clean_prices
-from mmrisk_dagster.sources.preflight import training_window_problem, unusable_table
+from mmrisk_dagster.sources.preflight import no_history_problem, training_window_problem, unusable_table
 from tests import TEST_SALT
 
 
@@ -59,6 +59,15 @@ def test_a_history_too_short_for_the_split_or_its_labels_is_refused():
     assert "the test split (2024-02-09..2024-02-09) has no movement or forward-volatility label" in (
         training_window_problem(short, dated, horizon=1)
     )
+
+
+def test_a_cross_section_source_or_an_empty_range_cannot_train_and_says_why():
+    for kind, task in (("phrasebank", "--phrasebank FILE"), ("uci_credit", "--uci FILE")):
+        problem = no_history_problem(kind, ["news", "fundamentals"], "2024-01-01", "2025-12-31")
+        assert problem.startswith(f"the {kind} source cannot train the daily graph") and task in problem
+    problem = no_history_problem("files", [], "2024-01-01", "2024-03-29")
+    assert problem.startswith("no cleaned table holds a row in the partition range 2024-01-01..2024-03-29")
+    assert no_history_problem("files", ["news"], "2024-01-01", "2024-03-29") is None
 
 
 def run_preflight(folder, home, horizon_days: int, trains: bool = True):
@@ -116,6 +125,15 @@ def test_the_preflight_stops_the_run_before_the_price_embeddings(tmp_path):
     # The same history with a 5-day horizon, chosen explicitly, fits.
     done, checks = outcome(run_preflight(folder, tmp_path / "c", horizon_days=5, trains=False))
     assert checks["training_window_fits"].passed and "price_sequence_embedding" in done
+
+    # A folder whose every row lies before the run's range: stopped at once, saying so.
+    earlier = prices.assign(date=(prices["date"] - pd.DateOffset(years=1)).dt.strftime("%Y-%m-%d"))
+    earlier.to_csv(folder / "prices.csv", index=False)
+    done, checks = outcome(run_preflight(folder, tmp_path / "d", horizon_days=5))
+    assert checks["training_window_fits"].description.startswith(
+        "no cleaned table holds a row in the partition range 2024-01-01..2024-03-29: set MMRISK_START_DATE"
+    )
+    assert "shared_space" not in done
 
 
 def test_a_resource_that_cannot_start_is_reported_with_its_own_message(tmp_path):
