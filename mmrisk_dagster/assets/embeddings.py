@@ -6,8 +6,8 @@ import dagster as dg
 import pandas as pd
 
 from mmrisk_dagster.ml.features import (
+    PRICE_LOOKBACK,
     PRICE_WINDOW,
-    VOLUME_LOOKBACK,
     chart_images,
     fundamentals_asof,
     price_windows,
@@ -51,10 +51,11 @@ def fundamentals_embedding(context: dg.AssetExecutionContext, fundamentals: pd.D
 
 
 @dg.asset(
-    ins={"prices": dg.AssetIn(partition_mapping=lookback(PRICE_WINDOW + VOLUME_LOOKBACK))},
+    ins={"prices": dg.AssetIn(partition_mapping=lookback(PRICE_LOOKBACK))},
     kinds={"pandas", "parquet"},
     description=f"The last {PRICE_WINDOW} trading days of scaled returns, ranges, gaps and "
-    "volume z-scores per entity-date, for the sequence encoder.",
+    "volume z-scores per entity-date for the sequence encoder, then 5/20/60-day returns, realized "
+    "volatility, volume and drawdown, and the entity against the market that day.",
     **_common,
 )
 def price_sequence_embedding(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.DataFrame:

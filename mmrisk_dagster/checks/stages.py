@@ -17,8 +17,8 @@ from mmrisk_dagster.checks.severity import ERROR, WARN
 from mmrisk_dagster.ml.features import (
     CHART_HEIGHT,
     CHART_WIDTH,
-    PRICE_FEATURES,
     PRICE_WINDOW,
+    price_vector_size,
 )
 from mmrisk_dagster.ml.panel import MODALITIES
 from mmrisk_dagster.ml.text import TEXT_DIM
@@ -30,7 +30,7 @@ from mmrisk_dagster.sources.calendar import business_day_offset, business_days
 VECTOR_SPECS = {
     "fundamentals_embedding": VectorSpec("vector", None, 0.0, None, norm_per_sqrt_dim=0.5),
     "price_sequence_embedding": VectorSpec(
-        "vector", PRICE_WINDOW * len(PRICE_FEATURES), 0.0, None, norm_per_sqrt_dim=25.0
+        "vector", price_vector_size(PRICE_WINDOW), 0.0, None, norm_per_sqrt_dim=25.0
     ),
     "chart_image_embedding": VectorSpec("image", CHART_HEIGHT * CHART_WIDTH // 8, 1e-6, 0.5),
     # A unit direction, tones and shares in [-1, 1], log1p counts and a burst: a million documents

@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from mmrisk_dagster.ml.features import PRICE_FEATURES
+from mmrisk_dagster.ml.features import split_price_vectors
 from mmrisk_dagster.ml.inputs import PanelArrays
 from mmrisk_dagster.ml.text_summary import SUMMARIES, activity_columns
 from mmrisk_dagster.sources.calendar import business_day_ordinal
@@ -53,10 +53,10 @@ def tabular_features(arrays: PanelArrays) -> np.ndarray:
     if "fundamentals" in arrays.inputs:
         columns.append(arrays.inputs["fundamentals"])
     if "prices" in arrays.inputs:
-        window = arrays.inputs["prices"].reshape(len(arrays), -1, len(PRICE_FEATURES))
+        window, _ = split_price_vectors(arrays.inputs["prices"])
         returns = window[:, :, 0]
         columns += [
-            window.reshape(len(arrays), -1),
+            arrays.inputs["prices"],  # the window and its multi-horizon summary
             returns.std(axis=1, keepdims=True),
             returns.sum(axis=1, keepdims=True),
             window[:, :, 1].mean(axis=1, keepdims=True),

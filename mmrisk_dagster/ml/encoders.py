@@ -1,7 +1,7 @@
 """Modality encoders mapping each modality's input into a d-dimensional space.
 
 * tabular vectors: a two-layer MLP; text vectors: the same over their direction and day's count;
-* price sequences: a GRU over the trading-day window;
+* price sequences: a GRU over the trading-day window, beside the window's statistics;
 * chart images: a small CNN (a 5x3 convolution striding one trading day, then 3x3 ones), a CPU-sized cousin of the
   Jiang, Kelly & Xiu (2023) network.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmrisk_dagster.ml.features import PRICE_FEATURES
+from mmrisk_dagster.ml.features import PRICE_FEATURES, PRICE_SUMMARY, split_price_vectors
 from mmrisk_dagster.ml.text_summary import SUMMARIES
 
 
@@ -30,23 +30,40 @@ class MLPEncoder(nn.Module):
         return self.net(x)
 
 
-class SequenceEncoder(nn.Module):
+def window_statistics(window: torch.Tensor) -> torch.Tensor:
+    """(n, days, features) -> (n, 2 * features): each feature's mean and std over the window."""
+    return torch.cat([window.mean(dim=1), window.std(dim=1)], dim=-1)
+
+
+def price_statistics(vectors: torch.Tensor) -> torch.Tensor:
+    """The window's statistics, then the vector's slow summaries: what the wide term reads."""
+    window, summary = split_price_vectors(vectors)
+    return torch.cat([window_statistics(window), summary], dim=-1)
+
+
+PRICE_STATISTICS_SIZE = 2 * len(PRICE_FEATURES) + len(PRICE_SUMMARY)
+
+
+class PriceEncoder(nn.Module):
     """GRU over the window, plus the window's mean and standard deviation of every feature.
 
-    The summary path hands the head realized volatility and drift directly: with few labelled
-    events a GRU is slow to learn a standard deviation on its own.
+    The statistics hand the head realized volatility and drift directly: with few labelled events
+    a GRU is slow to learn a standard deviation on its own. The vector's slow summaries
+    (`features.PRICE_SUMMARY`) reach the model through the wide term only: beside these in the
+    encoder's layer norm they lowered the fused model on two benchmark universes (docs/model.md).
     """
 
-    def __init__(self, n_features: int, d: int, hidden: int = 64):
+    def __init__(self, d: int, hidden: int = 64):
         super().__init__()
+        n_features = len(PRICE_FEATURES)
         self.gru = nn.GRU(n_features, hidden, batch_first=True)
-        self.summary = nn.LayerNorm(2 * n_features)
+        self.statistics = nn.LayerNorm(2 * n_features)
         self.out = nn.Linear(hidden + 2 * n_features, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, last = self.gru(x)
-        summary = self.summary(torch.cat([x.mean(dim=1), x.std(dim=1)], dim=-1))
-        return self.out(torch.cat([last[-1], summary], dim=-1))
+        window, _ = split_price_vectors(x)
+        _, last = self.gru(window)
+        return self.out(torch.cat([last[-1], self.statistics(window_statistics(window))], dim=-1))
 
 
 class ChartEncoder(nn.Module):
@@ -94,7 +111,7 @@ def build_encoders(dims: dict[str, int], d: int) -> nn.ModuleDict:
     encoders: dict[str, nn.Module] = {}
     for modality, dim in dims.items():
         if modality == "prices":
-            encoders[modality] = SequenceEncoder(len(PRICE_FEATURES), d)
+            encoders[modality] = PriceEncoder(d)
         elif modality == "chart":
             encoders[modality] = ChartEncoder(d)
         elif modality in SUMMARIES:

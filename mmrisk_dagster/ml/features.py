@@ -1,6 +1,8 @@
 """Stateless per-date modality features. A value for date t reads only rows dated <= t.
 
-* price windows: the last `window` trading days of scaled OHLCV features per entity-date;
+* price windows: the last `window` trading days of scaled OHLCV features per entity-date,
+  followed by slow and cross-sectional summaries (`PRICE_SUMMARY`): returns, realized volatility
+  and volume over 5/20/60 days, the 60-day drawdown, and the entity against the market that day;
 * chart images: OHLC bar charts of the same windows, after Jiang, Kelly & Xiu (2023),
   "(Re-)Imag(in)ing Price Trends": 3 pixels per day (open tick, high-low bar, close tick), a
   moving-average line, and a volume pane, black and white, stored bit-packed;
@@ -23,6 +25,25 @@ CHART_HEIGHT, CHART_PRICE_ROWS, CHART_VOLUME_ROWS = 64, 51, 12
 CHART_WIDTH = 3 * PRICE_WINDOW
 VOLUME_LOOKBACK = 60
 RETURN_SCALE = 50.0  # a 2% daily move maps to 1.0
+PRICE_HORIZONS = (5, 20, 60)
+# Business days of prices one embedding date reads: a 60-day mean of volume z-scores that each
+# look 60 days further back. With this much history a partition run equals a full-history run.
+PRICE_LOOKBACK = max(PRICE_WINDOW, *PRICE_HORIZONS) + VOLUME_LOOKBACK
+PRICE_SUMMARY = (
+    *(f"return_{h}d" for h in PRICE_HORIZONS),
+    *(f"volatility_{h}d" for h in PRICE_HORIZONS),
+    "drawdown_60d",
+    "range_60d",
+    "volume_z_20d",
+    "volume_z_60d",
+    *(f"market_return_{h}d" for h in PRICE_HORIZONS),
+    "market_volatility_20d",
+    "excess_return_20d",
+    "excess_return_60d",
+    "volatility_rank_60d",
+    "return_rank_60d",
+    "history_share",
+)
 
 
 def _sorted_prices(prices: pd.DataFrame) -> pd.DataFrame:
@@ -51,6 +72,48 @@ def daily_price_features(prices: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _rolling(values: pd.Series, entity: pd.Series, horizon: int, how: str) -> pd.Series:
+    rolling = values.groupby(entity, sort=False).rolling(horizon, min_periods=1)
+    return getattr(rolling, how)().reset_index(level=0, drop=True).sort_index()
+
+
+def price_summaries(frame: pd.DataFrame) -> pd.DataFrame:
+    """`PRICE_SUMMARY` per row of `daily_price_features`: trailing horizons of each entity, then
+    the market (every entity with a price that day) and the entity's place in it. Returns are
+    summed log returns over sqrt(h), so every horizon reads in daily-volatility units."""
+    entity = frame["entity_id"]
+    out = pd.DataFrame(index=frame.index)
+    for h in PRICE_HORIZONS:
+        out[f"return_{h}d"] = _rolling(frame["log_return"], entity, h, "sum") / np.sqrt(h)
+        out[f"volatility_{h}d"] = _rolling(frame["log_return"], entity, h, "std").fillna(0.0)
+    log_close = np.log(frame["close"])
+    out["drawdown_60d"] = (log_close - _rolling(log_close, entity, 60, "max")) * RETURN_SCALE / np.sqrt(60)
+    out["range_60d"] = _rolling(frame["log_range"], entity, 60, "mean")
+    out["volume_z_20d"] = _rolling(frame["volume_z"], entity, 20, "mean")
+    out["volume_z_60d"] = _rolling(frame["volume_z"], entity, 60, "mean")
+    by_date = out.groupby(frame["date"], sort=False)
+    for h in PRICE_HORIZONS:
+        out[f"market_return_{h}d"] = by_date[f"return_{h}d"].transform("mean")
+    out["market_volatility_20d"] = by_date["volatility_20d"].transform("mean")
+    out["excess_return_20d"] = out["return_20d"] - out["market_return_20d"]
+    out["excess_return_60d"] = out["return_60d"] - out["market_return_60d"]
+    ranks = cross_sectional_ranks(out.assign(date=frame["date"]), ["volatility_60d", "return_60d"])
+    out["volatility_rank_60d"], out["return_rank_60d"] = ranks["volatility_60d"], ranks["return_60d"]
+    out["history_share"] = np.minimum(frame["position"] + 1, 60) / 60
+    return out[list(PRICE_SUMMARY)].fillna(0.0).clip(-25, 25)
+
+
+def split_price_vectors(vectors):
+    """(n, window * len(PRICE_FEATURES) + len(PRICE_SUMMARY)) -> the window (n, window,
+    len(PRICE_FEATURES)) and the summary (n, len(PRICE_SUMMARY)); numpy arrays or torch tensors."""
+    window = vectors[:, : vectors.shape[1] - len(PRICE_SUMMARY)]
+    return window.reshape(len(vectors), -1, len(PRICE_FEATURES)), vectors[:, -len(PRICE_SUMMARY) :]
+
+
+def price_vector_size(window: int) -> int:
+    return window * len(PRICE_FEATURES) + len(PRICE_SUMMARY)
+
+
 def _window_rows(frame: pd.DataFrame, dates: pd.DatetimeIndex, window: int) -> np.ndarray:
     """Row indices (n, window) of each target entity-date's trailing window, oldest first."""
     target = frame.index[frame["date"].isin(dates) & (frame["position"] >= window - 1)]
@@ -58,17 +121,20 @@ def _window_rows(frame: pd.DataFrame, dates: pd.DatetimeIndex, window: int) -> n
 
 
 def price_windows(prices: pd.DataFrame, dates, window: int = PRICE_WINDOW) -> pd.DataFrame:
-    """entity_id, date, vector (window x len(PRICE_FEATURES), flattened float32)."""
+    """entity_id, date, vector: the window (window x len(PRICE_FEATURES), oldest day first) then
+    `PRICE_SUMMARY`, flattened float32 (`split_price_vectors` takes it apart)."""
     frame = daily_price_features(prices)
     rows = _window_rows(frame, pd.DatetimeIndex(dates), window)
     values = frame[list(PRICE_FEATURES)].to_numpy(np.float32)[rows]
     last = rows[:, -1] if len(rows) else np.array([], dtype=int)
+    summary = price_summaries(frame).to_numpy(np.float32)[last]
+    # Explicit width: a day before any full window has zero rows, and -1 cannot be inferred.
+    vectors = np.hstack([values.reshape(len(rows), window * len(PRICE_FEATURES)), summary])
     return pd.DataFrame(
         {
             "entity_id": frame["entity_id"].to_numpy()[last],
             "date": frame["date"].to_numpy()[last],
-            # Explicit width: a day before any full window has zero rows, and -1 cannot be inferred.
-            "vector": list(values.reshape(len(rows), window * len(PRICE_FEATURES))),
+            "vector": list(vectors),
         }
     )
 

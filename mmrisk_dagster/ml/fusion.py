@@ -35,8 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmrisk_dagster.ml.encoders import build_encoders
-from mmrisk_dagster.ml.features import PRICE_FEATURES
+from mmrisk_dagster.ml.encoders import PRICE_STATISTICS_SIZE, build_encoders, price_statistics
 from mmrisk_dagster.ml.text_summary import SUMMARIES
 
 TASKS = ("default", "log_forward_vol", "movement", "sentiment")
@@ -88,18 +87,18 @@ def token_key(modality: str) -> str:
 def summary_size(modality: str, dim: int) -> int:
     """Width of `wide_summary` for a modality; 0 for those without one (chart images)."""
     if modality == "prices":
-        return 2 * len(PRICE_FEATURES)
+        return PRICE_STATISTICS_SIZE
     if modality in SUMMARIES:
         return len(SUMMARIES[modality])
     return 0 if modality == "chart" else dim
 
 
 def wide_summary(modality: str, x: torch.Tensor) -> torch.Tensor:
-    """Prices: per-feature mean and std over the window; text: tone and activity over the day and
+    """Prices: per-feature mean and std over the window and the slow summaries; text: tone and activity over the day and
     the trailing horizons, and for posts their authors' behaviour (the vector's tail,
     `text_summary.SUMMARIES`); tabular modalities: the vector itself."""
     if modality == "prices":
-        return torch.cat([x.mean(dim=1), x.std(dim=1)], dim=-1)
+        return price_statistics(x)
     if modality in SUMMARIES:
         return x[:, -len(SUMMARIES[modality]) :]
     return x

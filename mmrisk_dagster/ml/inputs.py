@@ -8,10 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmrisk_dagster.ml.features import (
-    PRICE_FEATURES,
-    unpack_charts,
-)
+from mmrisk_dagster.ml.features import PRICE_FEATURES, PRICE_SUMMARY, unpack_charts
 from mmrisk_dagster.ml.panel import MODALITIES, VECTOR_COLUMN
 from mmrisk_dagster.ml.text import TEXT_DIM
 from mmrisk_dagster.ml.text_summary import SUMMARIES
@@ -60,6 +57,13 @@ def infer_dims(panel: pd.DataFrame) -> dict[str, int]:
         if len(column):
             first = column.iloc[0]
             dims[m] = len(first) if isinstance(first, bytes) else int(np.asarray(first).size)
+    if "prices" in dims and (dims["prices"] - len(PRICE_SUMMARY)) % len(PRICE_FEATURES):
+        raise ValueError(
+            f"modality_panel: prices vectors have {dims['prices']} values, not a window of "
+            f"{len(PRICE_FEATURES)} features per day and the {len(PRICE_SUMMARY)}-value summary: the "
+            "price_sequence_embedding partitions were written by an older version. Re-materialize "
+            "price_sequence_embedding and modality_panel over the range"
+        )
     for m, names in SUMMARIES.items():
         if m in dims and dims[m] != TEXT_DIM + len(names):
             raise ValueError(
@@ -109,9 +113,6 @@ def to_tensors(arrays: PanelArrays, index: np.ndarray | None = None) -> dict[str
             batch[m] = torch.from_numpy(rows)
         elif m == "chart":
             batch[m] = torch.from_numpy(unpack_charts(rows))
-        elif m == "prices":
-            # Window length from the data: the pipeline uses PRICE_WINDOW days, StockNet's task 5.
-            batch[m] = torch.from_numpy(rows.reshape(len(rows), -1, len(PRICE_FEATURES)))
         else:
             batch[m] = torch.from_numpy(rows)
     batch["attend"] = torch.from_numpy(arrays.attend[index])

@@ -1,15 +1,21 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from mmrisk_dagster.ml.features import (
     CHART_HEIGHT,
     CHART_WIDTH,
     PRICE_FEATURES,
+    PRICE_LOOKBACK,
+    PRICE_SUMMARY,
     PRICE_WINDOW,
+    RETURN_SCALE,
     chart_images,
     fundamentals_asof,
+    price_vector_size,
     price_windows,
     render_charts,
+    split_price_vectors,
     unpack_charts,
 )
 from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, MODALITIES, PanelSpec, assemble_panel
@@ -34,7 +40,9 @@ def _embeddings(clean, dates):
     # Vectors from the text itself, so that a changed text changes its vector, tone and summaries.
     news, social = clean["news"], clean["social"]
     return {
-        "fundamentals": fundamentals_asof(clean["fundamentals"], dates, fundamental_feature_columns(clean["fundamentals"])),
+        "fundamentals": fundamentals_asof(
+            clean["fundamentals"], dates, fundamental_feature_columns(clean["fundamentals"])
+        ),
         "prices": price_windows(clean["prices"], dates),
         "chart": chart_images(clean["prices"], dates),
         "news": aggregate_text(news, ENCODER.encode(news["headline"].tolist()), AXIS, dates),
@@ -77,9 +85,65 @@ def test_price_windows_have_the_documented_shape(small_clean):
     dates = pd.DatetimeIndex(sorted(small_clean["prices"]["date"].unique()))[-5:]
     windows = price_windows(small_clean["prices"], dates)
     assert len(windows) > 0
-    assert windows["vector"].map(len).eq(PRICE_WINDOW * len(PRICE_FEATURES)).all()
-    assert np.isfinite(np.stack(windows["vector"])).all()
+    assert windows["vector"].map(len).eq(price_vector_size(PRICE_WINDOW)).all()
+    vectors = np.stack(windows["vector"])
+    assert np.isfinite(vectors).all()
     assert set(windows["date"]) <= set(dates)
+    window, summary = split_price_vectors(vectors)
+    assert window.shape == (len(windows), PRICE_WINDOW, len(PRICE_FEATURES))
+    assert summary.shape == (len(windows), len(PRICE_SUMMARY))
+
+
+def _trending_prices(daily_log_returns: dict[str, float], days: int) -> pd.DataFrame:
+    dates = pd.bdate_range("2024-01-01", periods=days)
+    frames = []
+    for entity, step in daily_log_returns.items():
+        close = 100 * np.exp(step * np.arange(days))
+        frames.append(
+            pd.DataFrame(
+                {"entity_id": entity, "date": dates, "open": close, "high": close * 1.01, "low": close * 0.99}
+            ).assign(close=close, volume=1000.0)
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_price_summaries_measure_horizons_drawdown_and_the_market():
+    """One entity rising 1% a day, one falling 1%: known returns, drawdowns and market context."""
+    prices = _trending_prices({"up": 0.01, "down": -0.01}, 100)
+    last = prices["date"].max()
+    windows = price_windows(prices, [last]).set_index("entity_id")
+    summary = {
+        e: dict(zip(PRICE_SUMMARY, split_price_vectors(np.stack(windows.loc[[e], "vector"]))[1][0]))
+        for e in ("up", "down")
+    }
+    for h in (5, 20, 60):
+        assert summary["up"][f"return_{h}d"] == pytest.approx(0.01 * RETURN_SCALE * np.sqrt(h), rel=1e-4)
+        assert summary["up"][f"market_return_{h}d"] == pytest.approx(0.0, abs=1e-5)
+        assert summary["up"][f"volatility_{h}d"] == pytest.approx(0.0, abs=1e-4)
+    assert summary["up"]["excess_return_60d"] == pytest.approx(-summary["down"]["excess_return_60d"], rel=1e-4)
+    assert summary["up"]["drawdown_60d"] == 0.0
+    # The falling close is 59 steps under the highest close of the last 60 days.
+    assert summary["down"]["drawdown_60d"] == pytest.approx(-0.59 * RETURN_SCALE / np.sqrt(60), rel=1e-4)
+    assert summary["up"]["return_rank_60d"] > 0 > summary["down"]["return_rank_60d"]
+    assert summary["up"]["history_share"] == 1.0
+
+
+def test_price_vectors_from_the_asset_lookback_equal_full_history(small_clean):
+    """The asset reads PRICE_LOOKBACK business days of prices: enough for every slow summary of an
+    entity that traded every day (windows count trading rows, so a gap reaches further back)."""
+    prices = small_clean["prices"]
+    dates = pd.DatetimeIndex(sorted(prices["date"].unique()))
+    target = dates[-1]
+    recent = prices[prices["date"] >= target - pd.offsets.BDay(PRICE_LOOKBACK)]
+    assert recent["date"].nunique() < len(dates), "the test needs history beyond the lookback"
+    complete = recent.groupby("entity_id")["date"].nunique().loc[lambda n: n == PRICE_LOOKBACK + 1].index
+    assert len(complete) >= 5
+    full, partial = (
+        price_windows(frame[frame["entity_id"].isin(complete)], [target]).sort_values("entity_id", ignore_index=True)
+        for frame in (prices, recent)
+    )
+    assert full["entity_id"].tolist() == sorted(complete)
+    np.testing.assert_allclose(np.stack(full["vector"]), np.stack(partial["vector"]), rtol=1e-5, atol=1e-5)
 
 
 def test_days_before_the_first_full_window_give_empty_embeddings(small_clean):
@@ -136,14 +200,24 @@ def test_author_behaviour_sees_one_account_repeating_itself_in_a_burst():
     """Entity a: one post a day by different people for 30 business days, then on day 30 one
     account posts the same text five times. Entity b stays quiet and varied."""
     days = pd.bdate_range("2024-01-01", periods=31)
-    calm = pd.DataFrame({"entity_id": "a", "date": days[:30], "author_id": [f"u{i}" for i in range(30)],
-                         "text": [f"note {i}" for i in range(30)]})
-    bot = pd.DataFrame({"entity_id": "a", "date": days[30], "author_id": "bot", "text": ["Buy   NOW"] * 4 + ["buy now"]})
+    calm = pd.DataFrame(
+        {
+            "entity_id": "a",
+            "date": days[:30],
+            "author_id": [f"u{i}" for i in range(30)],
+            "text": [f"note {i}" for i in range(30)],
+        }
+    )
+    bot = pd.DataFrame(
+        {"entity_id": "a", "date": days[30], "author_id": "bot", "text": ["Buy   NOW"] * 4 + ["buy now"]}
+    )
     other = pd.DataFrame({"entity_id": "b", "date": days[[25, 30]], "author_id": ["x", "y"], "text": ["p", "q"]})
     docs = pd.concat([calm, bot, other], ignore_index=True)
     vectors = np.ones((len(docs), 2), dtype=np.float32)
     out = aggregate_text(docs, vectors, np.array([1.0, 0.0]), dates=days[[29, 30]], author_column="author_id")
-    rows = {(r.entity_id, r.date): dict(zip(AUTHOR_SUMMARY, r.vector[-len(AUTHOR_SUMMARY):])) for r in out.itertuples()}
+    rows = {
+        (r.entity_id, r.date): dict(zip(AUTHOR_SUMMARY, r.vector[-len(AUTHOR_SUMMARY) :])) for r in out.itertuples()
+    }
     before, during = rows[("a", days[29])], rows[("a", days[30])]
     # The last 20 business days up to day 29 hold 20 posts by 20 people, none repeated.
     assert before["log_authors_20d"] == np.float32(np.log1p(20)) and before["top_author_share_20d"] == np.float32(0.05)
@@ -193,7 +267,9 @@ def test_missing_policies_fill_absent_vectors():
     prices = pd.DataFrame({"entity_id": ["a", "b"], "date": [dates[0]] * 2, "vector": [np.ones(2, np.float32)] * 2})
     news = pd.DataFrame({"entity_id": ["a"], "date": [dates[0]], "vector": [np.array([2.0, 4.0], np.float32)]})
     for policy, expected in (("mask", [0, 0]), ("zero", [0, 0]), ("mean", [2, 4])):
-        panel = assemble_panel({"prices": prices, "news": news}, dates, PanelSpec(DEFAULT_MAX_AGE, policy)).set_index("entity_id")
+        panel = assemble_panel({"prices": prices, "news": news}, dates, PanelSpec(DEFAULT_MAX_AGE, policy)).set_index(
+            "entity_id"
+        )
         np.testing.assert_allclose(panel.loc["b", "news_vector"], expected)
         assert not panel.loc["b", "news_present"], "the mask always records what was observed"
         assert panel.loc["b", "missing_policy"] == policy

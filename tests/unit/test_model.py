@@ -7,6 +7,7 @@ import torch
 
 from mmrisk_dagster.ml.artifacts import load_multitask, load_shared_space, save_multitask, save_shared_space
 from mmrisk_dagster.ml.evaluation import decision_thresholds, task_report
+from mmrisk_dagster.ml.features import PRICE_WINDOW, price_vector_size
 from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel, combine_losses, task_losses
 from mmrisk_dagster.ml.inputs import PanelArrays, to_tensors
 from mmrisk_dagster.ml.metrics import accuracy_threshold, binary_metrics
@@ -17,7 +18,7 @@ from mmrisk_dagster.ml.splits import SplitSpec, chronological_split, split_index
 from mmrisk_dagster.ml.training import LabelArrays, PreparedData, train_ensemble
 from tests.unit.test_registry import NORMAL_VAR
 
-DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 392, "social": 396}
+DIMS = {"fundamentals": 7, "prices": price_vector_size(PRICE_WINDOW), "chart": 480, "news": 392, "social": 396}
 
 
 def _arrays(n=120, seed=0, days=40):
@@ -101,8 +102,9 @@ def test_scores_split_the_default_logit_into_additive_modality_parts():
     torch.manual_seed(0)
     model = MultitaskFusionModel(DIMS, FusionConfig())
     model.fit_wide_scaling(to_tensors(arrays))
+    # Weights shrink with each summary's width: a saturated float32 probability has no logit to split.
     for layer in model.wide.values():
-        torch.nn.init.normal_(layer.weight, std=0.5)
+        torch.nn.init.normal_(layer.weight, std=1.5 / np.sqrt(layer.in_features))
     torch.nn.init.normal_(model.availability, std=0.5)
     card = {"calibrator": {"method": "platt", "a": 1.0, "b": 0.0}, "vol_mean": 0.0, "vol_std": 1.0, "var_multipliers": NORMAL_VAR, "version": "v"}
     scores = score([model], arrays, card)

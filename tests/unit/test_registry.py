@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mmrisk_dagster.ml.features import PRICE_WINDOW, price_vector_size
 from mmrisk_dagster.ml.artifacts import save_multitask
 from mmrisk_dagster.ml.fusion import FusionConfig, MultitaskFusionModel
 from mmrisk_dagster.ml.registry_model import input_example, score_panel
@@ -15,7 +16,7 @@ from mmrisk_dagster.resources.tracking import MlflowResource
 # Multipliers fitted on no rows: the normal quantiles.
 NORMAL_VAR = fit_var_multipliers(np.array([]), np.array([]))
 
-DIMS = {"fundamentals": 7, "prices": 100, "chart": 480, "news": 392, "social": 396}
+DIMS = {"fundamentals": 7, "prices": price_vector_size(PRICE_WINDOW), "chart": 480, "news": 392, "social": 396}
 
 
 def _panel(n=30, seed=0) -> pd.DataFrame:
