@@ -287,3 +287,16 @@ def test_a_panel_with_text_vectors_of_an_older_layout_is_refused_naming_the_fix(
         infer_dims(panel)
     current = old.assign(vector=[np.ones(384 + len(TEXT_SUMMARY), np.float32)] * 3)
     assert infer_dims(assemble_panel({"news": current}, dates, PanelSpec(DEFAULT_MAX_AGE))) == {"news": 392}
+
+
+def test_a_panel_with_price_vectors_of_an_older_layout_is_refused_naming_the_fix():
+    from mmrisk_dagster.ml.inputs import infer_dims
+
+    dates = pd.bdate_range("2024-01-01", periods=3)
+    old = pd.DataFrame({"entity_id": "a", "date": dates, "vector": [np.ones(PRICE_WINDOW * len(PRICE_FEATURES), np.float32)] * 3})
+    panel = assemble_panel({"prices": old}, dates, PanelSpec(DEFAULT_MAX_AGE))
+    with pytest.raises(ValueError, match="prices vectors have 100 values.*Re-materialize price_sequence_embedding"):
+        infer_dims(panel)
+    current = old.assign(vector=[np.ones(price_vector_size(PRICE_WINDOW), np.float32)] * 3)
+    dims = infer_dims(assemble_panel({"prices": current}, dates, PanelSpec(DEFAULT_MAX_AGE)))
+    assert dims == {"prices": price_vector_size(PRICE_WINDOW)}
