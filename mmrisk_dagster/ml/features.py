@@ -2,8 +2,7 @@
 
 * price windows: the last `window` trading days of scaled OHLCV features per entity-date,
   followed by slow and cross-sectional summaries (`PRICE_SUMMARY`): returns, realized volatility
-  and volume over 5/20/60 days, the 60-day drawdown, the entity against the market that day, and
-  its sector peers' slow summaries;
+  and volume over 5/20/60 days, the 60-day drawdown, and the entity against the market that day;
 * chart images: OHLC bar charts of the same windows, after Jiang, Kelly & Xiu (2023),
   "(Re-)Imag(in)ing Price Trends": 3 pixels per day (open tick, high-low bar, close tick), a
   moving-average line, and a volume pane, black and white, stored bit-packed;
@@ -30,9 +29,6 @@ PRICE_HORIZONS = (5, 20, 60)
 # Business days of prices one embedding date reads: a 60-day mean of volume z-scores that each
 # look 60 days further back. With this much history a partition run equals a full-history run.
 PRICE_LOOKBACK = max(PRICE_WINDOW, *PRICE_HORIZONS) + VOLUME_LOOKBACK
-# Means over the entity's sector peers that day (itself left out): half of a sector's distress is
-# shared, and a mean over peers sees it through each one's noise.
-PEER_SUMMARY = ("return_20d", "return_60d", "volatility_60d", "drawdown_60d", "volume_z_60d")
 PRICE_SUMMARY = (
     *(f"return_{h}d" for h in PRICE_HORIZONS),
     *(f"volatility_{h}d" for h in PRICE_HORIZONS),
@@ -46,7 +42,6 @@ PRICE_SUMMARY = (
     "excess_return_60d",
     "volatility_rank_60d",
     "return_rank_60d",
-    *(f"sector_{name}" for name in PEER_SUMMARY),
     "history_share",
 )
 
@@ -84,9 +79,8 @@ def _rolling(values: pd.Series, entity: pd.Series, horizon: int, how: str) -> pd
 
 def price_summaries(frame: pd.DataFrame) -> pd.DataFrame:
     """`PRICE_SUMMARY` per row of `daily_price_features`: trailing horizons of each entity, then
-    the market (every entity with a price that day), the entity's place in it and its sector
-    peers' slow summaries (without a `sector` column, every entity's peers are the market).
-    Returns are summed log returns over sqrt(h), so every horizon reads in daily-volatility units."""
+    the market (every entity with a price that day) and the entity's place in it. Returns are
+    summed log returns over sqrt(h), so every horizon reads in daily-volatility units."""
     entity = frame["entity_id"]
     out = pd.DataFrame(index=frame.index)
     for h in PRICE_HORIZONS:
@@ -105,11 +99,6 @@ def price_summaries(frame: pd.DataFrame) -> pd.DataFrame:
     out["excess_return_60d"] = out["return_60d"] - out["market_return_60d"]
     ranks = cross_sectional_ranks(out.assign(date=frame["date"]), ["volatility_60d", "return_60d"])
     out["volatility_rank_60d"], out["return_rank_60d"] = ranks["volatility_60d"], ranks["return_60d"]
-    sector = frame["sector"].fillna("") if "sector" in frame else pd.Series("", index=frame.index)
-    peers = out[list(PEER_SUMMARY)].groupby([frame["date"], sector], sort=False)
-    others = peers.transform("count") - 1
-    peer_mean = (peers.transform("sum") - out[list(PEER_SUMMARY)]) / others.where(others > 0)
-    out[[f"sector_{name}" for name in PEER_SUMMARY]] = peer_mean.to_numpy()
     out["history_share"] = np.minimum(frame["position"] + 1, 60) / 60
     return out[list(PRICE_SUMMARY)].fillna(0.0).clip(-25, 25)
 

@@ -82,10 +82,7 @@ def clean_prices(raw: pd.DataFrame) -> CleaningResult:
     )
     frame = rejector.reject(frame, inconsistent, "inconsistent_ohlc", "high/low do not bound open/close")
     frame = dedupe(rejector, frame)
-    # Sector is optional (sources.contract): a blank one is null, and a code (an SIC number) is text.
-    sector = frame["sector"] if "sector" in frame else pd.Series(None, index=frame.index, dtype=object)
-    frame = frame.assign(sector=sector.map(lambda v: (str(v).strip() or None) if pd.notna(v) else None))
-    return rejector.result(frame[["entity_id", PARTITION_COLUMN, *ohlcv, "sector"]])
+    return rejector.result(frame[["entity_id", PARTITION_COLUMN, *ohlcv]])
 
 
 def fundamental_feature_columns(frame: pd.DataFrame) -> list[str]:

@@ -7,8 +7,6 @@ the source wrote them (strings, any UTC offset); cleaning parses them to UTC.
 Optional columns (`TableContract.optional`) may be absent from a source or blank on any row;
 an absent one reads as all-null. What the graph does without them:
 * prices `volume`: the volume z-score feature is 0 and charts have an empty volume pane;
-* prices `sector`: the price features' peer context is the whole market (entities without a
-  sector are one peer group);
 * news `body`: the headline alone is the text (a row needs a headline or a body);
 * social `author_id`: every post counts as one author (`unknown`, pseudonymized like the rest).
 Timestamps (`published_at`, `posted_at`) may be bare days: a day without a time of day is
@@ -50,9 +48,9 @@ FUNDAMENTALS = TableContract(
 PRICES = TableContract(
     name="prices",
     key=("entity_id", PARTITION_COLUMN),
-    required=("entity_id", PARTITION_COLUMN, "open", "high", "low", "close", "volume", "sector"),
+    required=("entity_id", PARTITION_COLUMN, "open", "high", "low", "close", "volume"),
     numeric_columns=("open", "high", "low", "close", "volume"),
-    optional=("volume", "sector"),
+    optional=("volume",),
 )
 NEWS = TableContract(
     name="news",
@@ -97,7 +95,6 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "low": "Lowest price of the day.",
         "close": "Closing price.",
         "volume": "Shares traded.",
-        "sector": "Industry or sector (optional): the peers the price features compare the entity with.",
     },
     "news": {
         "doc_id": "Document identifier (unique).",

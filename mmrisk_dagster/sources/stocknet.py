@@ -137,7 +137,6 @@ def _load(path: str, modified: float) -> StockNetData:
     price_frame[PARTITION_COLUMN] = pd.to_datetime(price_frame[PARTITION_COLUMN])
     if entities is None:
         entities = pd.DataFrame({"entity_id": price_frame["entity_id"].unique(), "sector": None, "company": None})
-    price_frame["sector"] = price_frame["entity_id"].map(entities.set_index("entity_id")["sector"])
     return StockNetData(price_frame, social, entities)
 
 

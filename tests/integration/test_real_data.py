@@ -67,10 +67,6 @@ def test_stocknet_adapter_reads_prices_tweets_and_sectors(stocknet_clean):
     assert not set(social.clean["author_id"]) & set(raw_social["author_id"])
     entities = load_stocknet(STOCKNET).entities
     assert len(entities) == 88 and entities["sector"].notna().all()
-    # Each price row carries its ticker's sector from the StockTable: the price features' peers.
-    sectors = entities.set_index("entity_id")["sector"]
-    assert prices.clean["sector"].notna().all()
-    assert (prices.clean["sector"] == prices.clean["entity_id"].map(sectors)).all()
     # Adjusted close: AAPL's 7-for-1 split of June 2014 leaves no -85% day.
     aapl = prices.clean[prices.clean["entity_id"] == "AAPL"].sort_values("date")
     assert aapl["close"].pct_change().min() > -0.2

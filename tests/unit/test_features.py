@@ -300,23 +300,3 @@ def test_a_panel_with_price_vectors_of_an_older_layout_is_refused_naming_the_fix
     current = old.assign(vector=[np.ones(price_vector_size(PRICE_WINDOW), np.float32)] * 3)
     dims = infer_dims(assemble_panel({"prices": current}, dates, PanelSpec(DEFAULT_MAX_AGE)))
     assert dims == {"prices": price_vector_size(PRICE_WINDOW)}
-
-
-def test_sector_context_is_the_mean_of_the_other_entities_in_the_sector_that_day():
-    prices = _trending_prices({"a1": 0.01, "a2": 0.02, "b1": -0.01, "b2": -0.02}, 80)
-    last = prices["date"].max()
-
-    def summaries(frame):
-        windows = price_windows(frame, [last]).set_index("entity_id")
-        return pd.DataFrame(split_price_vectors(np.stack(windows["vector"]))[1], index=windows.index, columns=PRICE_SUMMARY)
-
-    by_sector = summaries(prices.assign(sector=prices["entity_id"].str[0]))
-    own = by_sector["return_60d"]
-    # Each entity's peer is the other one in its sector: its own figure is left out.
-    assert by_sector.loc["a1", "sector_return_60d"] == pytest.approx(own["a2"], rel=1e-5)
-    assert by_sector.loc["b2", "sector_return_60d"] == pytest.approx(own["b1"], rel=1e-5)
-    assert by_sector.loc["b2", "sector_drawdown_60d"] < 0 == by_sector.loc["a1", "sector_drawdown_60d"]
-    # Without a sector column (or with it blank) every other entity that day is a peer.
-    for frame in (prices, prices.assign(sector=None)):
-        market = summaries(frame)
-        assert market.loc["a1", "sector_return_60d"] == pytest.approx(own.drop("a1").mean(), rel=1e-5)

@@ -13,7 +13,7 @@ def simulate_prices(rng, panel: pd.DataFrame, defaulted_rows: np.ndarray) -> pd.
     shocks = rng.standard_t(5, n) / np.sqrt(5 / 3)
     returns = drift + sigma * shocks
     returns[defaulted_rows] = -0.6  # the default day crash
-    frame = panel[["entity_id", "date", "sector", "V", "D", "base_price", "base_volume"]].copy()
+    frame = panel[["entity_id", "date", "V", "D", "base_price", "base_volume"]].copy()
     frame["ret"] = returns
     frame["sigma"] = sigma
     frame["close"] = frame["base_price"] * np.exp(frame.groupby("entity_id")["ret"].cumsum())
@@ -27,4 +27,4 @@ def simulate_prices(rng, panel: pd.DataFrame, defaulted_rows: np.ndarray) -> pd.
         frame["base_volume"] + 0.5 * frame["V"] + 0.2 * frame["D"] + 12 * np.abs(returns) + 0.3 * rng.standard_normal(n)
     )
     frame["volume"] = np.round(np.exp(log_volume))
-    return frame[["entity_id", "date", "open", "high", "low", "close", "volume", "sector"]]
+    return frame[["entity_id", "date", "open", "high", "low", "close", "volume"]]
