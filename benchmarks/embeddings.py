@@ -53,7 +53,7 @@ def build_panel(config: SyntheticConfig, cache: EmbeddingCache) -> tuple[pd.Data
     axis = tone_axis(encoder, cache)
     fundamentals = clean["fundamentals"]
     embeddings = {
-        "fundamentals": fundamentals_asof(fundamentals, dates, fundamental_feature_columns(fundamentals), 130),
+        "fundamentals": fundamentals_asof(fundamentals, dates, fundamental_feature_columns(fundamentals)),
         "prices": price_windows(clean["prices"], dates),
         "chart": chart_images(clean["prices"], dates),
         "news": aggregate_text(news, news_vectors, axis),

@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from mmrisk_dagster.ml.features import (
+    FUNDAMENTALS_LOOKBACK,
     PRICE_LOOKBACK,
     PRICE_WINDOW,
     chart_images,
@@ -25,8 +26,6 @@ from mmrisk_dagster.partitions import (
 from mmrisk_dagster.resources import ComputeResource
 from mmrisk_dagster.sources.cleaning import fundamental_feature_columns
 
-FUNDAMENTALS_MAX_AGE = 130  # business days: a filing older than two quarters counts as missing
-
 _common: dict[str, Any] = dict(
     partitions_def=daily_partitions,
     backfill_policy=single_run,
@@ -35,18 +34,17 @@ _common: dict[str, Any] = dict(
 
 
 @dg.asset(
-    ins={"fundamentals": dg.AssetIn(partition_mapping=lookback(FUNDAMENTALS_MAX_AGE))},
+    ins={"fundamentals": dg.AssetIn(partition_mapping=lookback(FUNDAMENTALS_LOOKBACK))},
     kinds={"pandas", "parquet"},
-    description="Latest filing usable at each date (as-of join on `available_at`), "
-    "cross-sectionally rank-normalized per date, with its age in business days.",
+    description="Latest filing usable at each date (as-of join on `available_at`) and each "
+    "figure's change since the previous filing, cross-sectionally rank-normalized per date, with "
+    "the filing's age in business days.",
     **_common,
 )
 def fundamentals_embedding(context: dg.AssetExecutionContext, fundamentals: pd.DataFrame) -> pd.DataFrame:
     return with_partition_metadata(
         context,
-        fundamentals_asof(
-            fundamentals, partition_dates(context), fundamental_feature_columns(fundamentals), FUNDAMENTALS_MAX_AGE
-        ),
+        fundamentals_asof(fundamentals, partition_dates(context), fundamental_feature_columns(fundamentals)),
     )
 
 

@@ -2,8 +2,10 @@
 
 * TF-IDF + logistic regression on the text of each entity-date (its news of the last days and
   its posts of the day);
-* HistGradientBoosting on every tabular feature of the panel: ranked fundamentals, the raw price
-  window and its summary statistics, text activity counts over the day and trailing horizons, the posts' author behaviour, and modality ages;
+* HistGradientBoosting on every tabular feature of the panel: ranked fundamentals and their
+  changes since the previous filing, the raw price window and its multi-horizon summary, text
+  activity counts over the day and trailing horizons, the posts' author behaviour, and modality
+  ages;
 * a linear support-vector machine on the same standardized tabular features.
 
 Every fitted baseline is scored with `risk_score` (higher = riskier), which is all an AUC needs.
@@ -54,14 +56,9 @@ def tabular_features(arrays: PanelArrays) -> np.ndarray:
         columns.append(arrays.inputs["fundamentals"])
     if "prices" in arrays.inputs:
         window, _ = split_price_vectors(arrays.inputs["prices"])
-        returns = window[:, :, 0]
-        columns += [
-            arrays.inputs["prices"],  # the window and its multi-horizon summary
-            returns.std(axis=1, keepdims=True),
-            returns.sum(axis=1, keepdims=True),
-            window[:, :, 1].mean(axis=1, keepdims=True),
-            window[:, :, 4].mean(axis=1, keepdims=True),
-        ]
+        # The window and its multi-horizon summary, which holds the window's volatility, return
+        # and volume already; its range it has over 60 days only.
+        columns += [arrays.inputs["prices"], window[:, :, 1].mean(axis=1, keepdims=True)]
     for text, names in SUMMARIES.items():
         if text in arrays.inputs:
             # Counts and author behaviour from the text summary; its tone is the text encoder's

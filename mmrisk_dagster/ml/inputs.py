@@ -39,12 +39,20 @@ class PanelArrays:
         )
 
 
-def _stack(values: pd.Series, dim: int, dtype) -> np.ndarray:
+def _stack(values: pd.Series, modality: str, dim: int, dtype) -> np.ndarray:
     out = np.zeros((len(values), dim), dtype=dtype)
     for i, v in enumerate(values.to_numpy()):
         # None, NaN and empty bytes all mean absent (MLflow's JSON has no null for a binary column).
         if v is not None and not (isinstance(v, float) and np.isnan(v)) and not (isinstance(v, bytes) and not v):
-            out[i] = np.frombuffer(v, dtype=np.uint8) if isinstance(v, bytes) else np.asarray(v, dtype=dtype)
+            row = np.frombuffer(v, dtype=np.uint8) if isinstance(v, bytes) else np.asarray(v, dtype=dtype).ravel()
+            if row.size != dim:
+                raise ValueError(
+                    f"modality_panel: a {modality} vector has {row.size} values where {dim} are expected "
+                    "(the model's input size, or the panel's first vector): partitions written by different "
+                    f"versions are mixed, or the model was trained on an older layout. Re-materialize the "
+                    f"{modality} embedding and modality_panel over the range, then retrain the model"
+                )
+            out[i] = row
     return out
 
 
@@ -79,7 +87,7 @@ def panel_arrays(panel: pd.DataFrame, dims: dict[str, int]) -> PanelArrays:
     inputs = {}
     for m, dim in dims.items():
         dtype = np.uint8 if m == "chart" else np.float32
-        inputs[m] = _stack(panel[f"{m}_{VECTOR_COLUMN[m]}"], dim, dtype)
+        inputs[m] = _stack(panel[f"{m}_{VECTOR_COLUMN[m]}"], m, dim, dtype)
     modalities = list(dims)
     present = (
         np.stack([panel[f"{m}_present"].to_numpy(bool) for m in modalities], axis=1)
