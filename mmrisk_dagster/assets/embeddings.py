@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from mmrisk_dagster.ml.features import (
-    FUNDAMENTALS_LOOKBACK,
+    FUNDAMENTALS_MAX_AGE,
     PRICE_LOOKBACK,
     PRICE_WINDOW,
     chart_images,
@@ -34,11 +34,10 @@ _common: dict[str, Any] = dict(
 
 
 @dg.asset(
-    ins={"fundamentals": dg.AssetIn(partition_mapping=lookback(FUNDAMENTALS_LOOKBACK))},
+    ins={"fundamentals": dg.AssetIn(partition_mapping=lookback(FUNDAMENTALS_MAX_AGE))},
     kinds={"pandas", "parquet"},
-    description="Latest filing usable at each date (as-of join on `available_at`) and each "
-    "figure's change since the previous filing, cross-sectionally rank-normalized per date, with "
-    "the filing's age in business days.",
+    description="Latest filing usable at each date (as-of join on `available_at`), "
+    "cross-sectionally rank-normalized per date, with its age in business days.",
     **_common,
 )
 def fundamentals_embedding(context: dg.AssetExecutionContext, fundamentals: pd.DataFrame) -> pd.DataFrame:

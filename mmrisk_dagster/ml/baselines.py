@@ -2,10 +2,9 @@
 
 * TF-IDF + logistic regression on the text of each entity-date (its news of the last days and
   its posts of the day);
-* HistGradientBoosting on every tabular feature of the panel: ranked fundamentals and their
-  changes since the previous filing, the raw price window and its multi-horizon summary, text
-  activity counts over the day and trailing horizons, the posts' author behaviour, and modality
-  ages;
+* HistGradientBoosting on every tabular feature of the panel: ranked fundamentals, the raw price
+  window and its multi-horizon summary, text activity counts over the day and trailing horizons,
+  the posts' author behaviour, and modality ages;
 * a linear support-vector machine on the same standardized tabular features.
 
 Every fitted baseline is scored with `risk_score` (higher = riskier), which is all an AUC needs.

@@ -6,9 +6,8 @@
 * chart images: OHLC bar charts of the same windows, after Jiang, Kelly & Xiu (2023),
   "(Re-)Imag(in)ing Price Trends": 3 pixels per day (open tick, high-low bar, close tick), a
   moving-average line, and a volume pane, black and white, stored bit-packed;
-* fundamentals: point-in-time as-of join on the usable date of each filing, its figures and their
-  change since the previous filing, then cross-sectional rank normalization per date, with the
-  filing's age.
+* fundamentals: point-in-time as-of join on the usable date of each filing, then cross-sectional
+  rank normalization per date, with the filing's age.
 
 Text embeddings and their summaries live in `ml.text_summary`.
 """
@@ -46,8 +45,6 @@ PRICE_SUMMARY = (
     "history_share",
 )
 FUNDAMENTALS_MAX_AGE = 130  # business days: a filing older than two quarters counts as missing
-# The latest filing is at most FUNDAMENTALS_MAX_AGE old, and its predecessor at most that much older.
-FUNDAMENTALS_LOOKBACK = 2 * FUNDAMENTALS_MAX_AGE
 
 
 def _sorted_prices(prices: pd.DataFrame) -> pd.DataFrame:
@@ -210,43 +207,20 @@ def cross_sectional_ranks(frame: pd.DataFrame, columns: list[str], by: str = "da
     return centered.fillna(0.0)
 
 
-def _with_changes(filings: pd.DataFrame, feature_columns: list[str], max_age_days: int) -> pd.DataFrame:
-    """Each filing with every figure's change since the entity's previous filing (NaN when there
-    is none, or it became usable more than `max_age_days` business days before this one)."""
-    by_entity = filings.groupby("entity_id", sort=False)
-    previous = by_entity[feature_columns].shift(1)
-    previous_date = by_entity["date"].shift(1)
-    recent = pd.Series(False, index=filings.index)
-    known = previous_date.notna()
-    recent[known] = business_days_between(previous_date[known], filings.loc[known, "date"]) <= max_age_days
-    changes = (filings[feature_columns] - previous).where(recent, np.nan)
-    return filings.join(changes.add_prefix("change_"))
-
-
 def fundamentals_asof(
-    fundamentals: pd.DataFrame,
-    dates,
-    feature_columns: list[str],
-    max_age_days: int = FUNDAMENTALS_MAX_AGE,
-    changes: bool = True,
+    fundamentals: pd.DataFrame, dates, feature_columns: list[str], max_age_days: int = FUNDAMENTALS_MAX_AGE
 ) -> pd.DataFrame:
-    """entity_id, date, vector, age_days: the latest filing usable at each date, its figures
-    cross-sectionally ranked; with `changes`, then each figure's change since the previous
-    filing, ranked the same way (the median when there is no recent previous filing). The rows
-    read reach back at most 2 x `max_age_days` business days (`FUNDAMENTALS_LOOKBACK`)."""
+    """entity_id, date, vector (ranked features), age_days: latest filing usable at each date; of
+    two usable the same day, the later period's."""
     dates = pd.DatetimeIndex(dates)
-    order = ["entity_id", "date", *(["period_end"] if "period_end" in fundamentals else [])]
-    filings = fundamentals.sort_values(order, ignore_index=True)
-    columns = list(feature_columns)
-    if changes:
-        filings = _with_changes(filings, columns, max_age_days)
-        columns += [f"change_{c}" for c in feature_columns]
+    order = ["date", *(["period_end"] if "period_end" in fundamentals else [])]
+    filings = fundamentals.sort_values(order, kind="stable")
     entities = filings["entity_id"].unique()
     targets = pd.MultiIndex.from_product([entities, dates], names=["entity_id", "date"]).to_frame(index=False)
     targets = targets.sort_values("date")
     joined = pd.merge_asof(
         targets,
-        filings.rename(columns={"date": "filed"})[["entity_id", "filed", *columns]].sort_values("filed", kind="stable"),
+        filings.rename(columns={"date": "filed"})[["entity_id", "filed", *feature_columns]],
         left_on="date",
         right_on="filed",
         by="entity_id",
@@ -255,7 +229,7 @@ def fundamentals_asof(
     joined = joined[joined["filed"].notna()].copy()
     joined["age_days"] = business_days_between(joined["filed"], joined["date"])
     joined = joined[joined["age_days"] <= max_age_days].reset_index(drop=True)
-    ranked = cross_sectional_ranks(joined, columns).to_numpy(np.float32)
+    ranked = cross_sectional_ranks(joined, feature_columns).to_numpy(np.float32)
     return pd.DataFrame(
         {
             "entity_id": joined["entity_id"].to_numpy(),

@@ -237,9 +237,7 @@ def prepare_credit(fundamentals: pd.DataFrame, events: pd.DataFrame) -> CreditDa
     """One row per client: features as of the record date, default label, the fixed split."""
     columns = fundamental_feature_columns(fundamentals)
     record_date = fundamentals["date"].max()
-    # One record per client: there is no previous filing to take a change from.
-    ranked = fundamentals_asof(fundamentals, [record_date], columns, changes=False)
-    ranked = ranked.sort_values("entity_id", ignore_index=True)
+    ranked = fundamentals_asof(fundamentals, [record_date], columns).sort_values("entity_id", ignore_index=True)
     raw = fundamentals.set_index("entity_id").loc[ranked["entity_id"], columns].to_numpy(np.float64)
     defaulted = set(events.loc[events["event_type"] == "default", "entity_id"])
     y = ranked["entity_id"].isin(defaulted).to_numpy(float)

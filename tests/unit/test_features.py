@@ -5,8 +5,6 @@ import pytest
 from mmrisk_dagster.ml.features import (
     CHART_HEIGHT,
     CHART_WIDTH,
-    FUNDAMENTALS_LOOKBACK,
-    FUNDAMENTALS_MAX_AGE,
     PRICE_FEATURES,
     PRICE_LOOKBACK,
     PRICE_SUMMARY,
@@ -23,8 +21,7 @@ from mmrisk_dagster.ml.features import (
 from mmrisk_dagster.ml.panel import DEFAULT_MAX_AGE, MODALITIES, PanelSpec, assemble_panel
 from mmrisk_dagster.ml.text import HashingEncoder, tone_axis
 from mmrisk_dagster.ml.text_summary import AUTHOR_SUMMARY, TEXT_SUMMARY, aggregate_text
-from mmrisk_dagster.sources.cleaning import clean, fundamental_feature_columns
-from tests import TEST_SALT
+from mmrisk_dagster.sources.cleaning import fundamental_feature_columns
 
 
 def _perturb_after(frame, cut, rng, columns):
@@ -182,41 +179,21 @@ def test_fundamentals_use_only_filings_already_public(small_clean):
     assert (on_day["age_days"] == 0).all() and len(on_day) >= 1
 
 
-def test_fundamentals_rank_the_change_since_the_previous_filing():
-    """Leverage: a doubles, b falls, c's only earlier filing is too old to compare with, d has one
-    filing. The change ranks order a above b, and c and d sit at the median."""
+def test_of_two_filings_usable_the_same_day_the_later_period_counts():
+    """A late filing for one quarter and the next quarter's, both public on one day, in either
+    order in the source: the as-of join takes the later period's figures."""
     day = pd.Timestamp("2024-06-28")
-    old = day - pd.offsets.BDay(FUNDAMENTALS_MAX_AGE + 40)
     filings = pd.DataFrame(
         {
-            "entity_id": ["a", "a", "b", "b", "c", "c", "d"],
-            "date": [day - pd.offsets.BDay(63), day, day - pd.offsets.BDay(63), day, old, day, day],
-            "leverage": [1.0, 2.0, 2.0, 1.5, 9.0, 3.0, 4.0],
+            "entity_id": ["a", "a", "b", "b"],
+            "period_end": pd.to_datetime(["2024-03-31", "2023-12-31", "2023-12-31", "2024-03-31"]),
+            "date": [day] * 4,
+            "leverage": [1.0, 9.0, 9.0, 1.0],
         }
     )
-    out = fundamentals_asof(filings, [day], ["leverage"]).set_index("entity_id")
-    level, change = (np.array([out.loc[e, "vector"][i] for e in "abcd"]) for i in (0, 1))
-    assert list(np.argsort(level)) == [1, 0, 2, 3], "the levels are ranked as before"
-    assert change[0] > 0 > change[1] and change[2] == change[3] == 0.0
-    assert len(fundamentals_asof(filings, [day], ["leverage"], changes=False)["vector"][0]) == 1
-
-
-def test_fundamentals_from_the_asset_lookback_equal_full_history(default_universe):
-    """The asset reads FUNDAMENTALS_LOOKBACK business days of filings: enough for the latest filing
-    and the one before it, so a daily run equals a run over the whole history."""
-    filings = clean("fundamentals", default_universe.table("fundamentals"), TEST_SALT).clean
-    features = fundamental_feature_columns(filings)
-    target = filings["date"].max()
-    recent = filings[filings["date"] >= target - pd.offsets.BDay(FUNDAMENTALS_LOOKBACK)]
-    assert len(recent) < len(filings), "the test needs filings beyond the lookback"
-    full, partial = (fundamentals_asof(frame, [target], features) for frame in (filings, recent))
-    assert full["entity_id"].tolist() == partial["entity_id"].tolist() and len(full) >= 20
-    changes = np.stack(full["vector"])[:, len(features) :]
-    assert (changes != 0).mean() > 0.5, "most entities have a previous filing to compare with"
-    np.testing.assert_allclose(np.stack(full["vector"]), np.stack(partial["vector"]), atol=1e-6)
-    shorter = filings[filings["date"] >= target - pd.offsets.BDay(FUNDAMENTALS_MAX_AGE)]
-    short = np.stack(fundamentals_asof(shorter, [target], features)["vector"])
-    assert not np.allclose(short, np.stack(full["vector"])), "a shorter lookback loses previous filings"
+    out = fundamentals_asof(filings, [day], ["leverage"])
+    assert len(out) == 2
+    assert out["vector"].map(lambda v: float(v[0])).nunique() == 1, "both entities read their Q1 filing (1.0)"
 
 
 def test_text_aggregation_means_and_counts():
@@ -342,9 +319,9 @@ def test_a_panel_with_price_vectors_of_an_older_layout_is_refused_naming_the_fix
     assert dims == {"prices": price_vector_size(PRICE_WINDOW)}
 
 
-def test_fundamentals_vectors_of_two_layouts_in_one_panel_are_refused_naming_the_fix():
-    """Partitions written before the change columns (7 values) beside newer ones (14), or a model
-    trained on the old layout scoring new vectors: stop with the fix, not a broadcasting error."""
+def test_fundamentals_vectors_of_two_widths_in_one_panel_are_refused_naming_the_fix():
+    """A source that gained feature columns (partitions of 7 values beside newer ones of 14), or a
+    model trained before scoring the wider vectors: stop with the fix, not a broadcasting error."""
     from mmrisk_dagster.ml.inputs import infer_dims, panel_arrays
 
     dates = pd.bdate_range("2024-01-01", periods=3)
