@@ -54,6 +54,17 @@ def universe_environment(seed: int, args) -> dict[str, str]:
     }
 
 
+def universe_config(seed: int, options: dict) -> SyntheticConfig:
+    """The universe of `seed` under this script's options (`vars(args)`, or a result file's config)."""
+    return SyntheticConfig(
+        n_entities=options["entities"],
+        seed=seed,
+        start=date.fromisoformat(options["start"]),
+        end=date.fromisoformat(options["end"]),
+        annual_default_rate=options["default_rate"],
+    )
+
+
 def split_rows(warehouse, split: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
     """Each split's panel rows with their default label, from the assets the model read: every
     panel date in a split's [first, last] is in it (the embargo lies between splits)."""
@@ -90,8 +101,7 @@ def run_universe(seed: int, args) -> dict:
         lambda message: print(message, flush=True),
     )
     report = run.evaluation
-    config = SyntheticConfig(n_entities=args.entities, seed=seed, start=date.fromisoformat(args.start),
-                             end=date.fromisoformat(args.end), annual_default_rate=args.default_rate)
+    config = universe_config(seed, vars(args))
     rows = split_rows(run.warehouse, run.model_card["split"])
     positive = {name: frame[frame["default"] == 1] for name, frame in rows.items()}
     if positive["test"].empty:
