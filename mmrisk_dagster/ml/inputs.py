@@ -48,9 +48,10 @@ def _stack(values: pd.Series, modality: str, dim: int, dtype) -> np.ndarray:
             if row.size != dim:
                 raise ValueError(
                     f"modality_panel: a {modality} vector has {row.size} values where {dim} are expected "
-                    "(the model's input size, or the panel's first vector): partitions written by different "
-                    f"versions are mixed, or the model was trained on an older layout. Re-materialize the "
-                    f"{modality} embedding and modality_panel over the range, then retrain the model"
+                    "(the model's input size, or the panel's first vector): partitions of different widths "
+                    "are mixed (the source gained or lost feature columns, or an older version wrote some), "
+                    f"or the model was trained on vectors of another width. Re-materialize the {modality} "
+                    "embedding and modality_panel over the range, then retrain the model"
                 )
             out[i] = row
     return out
